@@ -1,0 +1,36 @@
+"""Pure numpy/scipy recommendation algorithms: integer indices in, arrays out."""
+
+from .als import ImplicitALS
+from .base import (
+    MODELS,
+    ModelFitError,
+    Recommender,
+    load_model,
+    register,
+    save_model,
+    softmax,
+    top_n,
+)
+from .ease import EASE
+from .metrics import METRIC_NAMES, Holdout, holdout_split, ranking_metrics
+from .popularity import PopularityCount
+from .sims import Sims
+
+__all__ = [
+    "EASE",
+    "METRIC_NAMES",
+    "MODELS",
+    "Holdout",
+    "ImplicitALS",
+    "ModelFitError",
+    "PopularityCount",
+    "Recommender",
+    "Sims",
+    "holdout_split",
+    "load_model",
+    "ranking_metrics",
+    "register",
+    "save_model",
+    "softmax",
+    "top_n",
+]

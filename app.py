@@ -1,0 +1,54 @@
+"""Tailor: the Personalize control plane, runtime and events APIs as one Chalice app.
+
+Routes only; the work happens in ``chalicelib``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from chalice import Chalice, Rate
+
+from chalicelib.jobs import runner
+from chalicelib.protocol import dispatch
+from chalicelib.protocol.model import rest_routes
+from chalicelib.protocol.serialize import JSON_11, REST_JSON
+from chalicelib.state.context import Context
+from chalicelib.state.context import context as _context
+
+app = Chalice(app_name="tailor")
+CONTENT_TYPES = [JSON_11, REST_JSON, "application/x-amz-json-1.0"]
+
+
+def context() -> Context:
+    """The process's state; under ``chalice local`` this also starts the job worker."""
+    ctx = _context()
+    if ctx.settings.inprocess_worker:
+        runner.start_worker(ctx)
+    return ctx
+
+
+@app.route("/", methods=["POST"], content_types=CONTENT_TYPES)
+def control_plane() -> object:
+    """AWS JSON 1.1: POST / with X-Amz-Target: AmazonPersonalize.<Operation>."""
+    request = app.current_request
+    target = request.headers.get("x-amz-target")
+    return dispatch.handle(context(), partial(dispatch.control_operation, target),
+                           request.raw_body)
+
+
+def _rest_view(path: str) -> object:
+    op = rest_routes()[path]
+    return lambda: dispatch.handle(context(), lambda: op, app.current_request.raw_body)
+
+
+# personalize-runtime and personalize-events: POST /recommendations, /events, ...
+for _path in rest_routes():
+    app.route(_path, methods=["POST"], content_types=CONTENT_TYPES,
+              name=_path.strip("/").replace("-", "_"))(_rest_view(_path))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def drain_jobs(event: object) -> dict[str, int]:
+    """Run every queued job (imports, training, campaign deploys, deletions)."""
+    return {"jobs": runner.drain(context())}

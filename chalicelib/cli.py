@@ -1,0 +1,68 @@
+"""``tailor serve``: start Tailor locally and print what a client must export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from chalicelib.server import TailorServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tailor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run Tailor and a moto S3 on localhost")
+    serve.add_argument("--data-dir", type=Path,
+                       default=Path(os.environ.get("TAILOR_DATA_DIR", ".tailor")),
+                       help="where the sqlite database and models live (default ./.tailor)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("TAILOR_PORT", 8000)),
+                       help="Tailor's port (0 = any free port; default 8000)")
+    serve.add_argument("--s3-port", type=int,
+                       default=int(os.environ.get("TAILOR_S3_PORT", 8001)),
+                       help="the moto server's port (0 = any free port; default 8001)")
+    serve.add_argument("--json", action="store_true",
+                       help="print the client environment as one JSON line (for scripts)")
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = TailorServer(args.data_dir, args.host, args.port, args.s3_port)
+    server.start()
+    env = server.env()
+    if args.json:
+        print(json.dumps(env), flush=True)
+    else:
+        print(f"Tailor is serving on {server.endpoint} (S3/IAM/STS: moto on "
+              f"{server.s3_endpoint}); state in {args.data_dir.resolve()}.")
+        print("Export these in the shell of your boto3 program:\n")
+        for key, value in env.items():
+            print(f"export {key}={value}")
+        print("\nCtrl-C stops Tailor.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    print("Tailor stopped.", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Settings, read once from the environment (see README, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    """Where Tailor keeps its state and how it names things.
+
+    ``artifacts`` is a local folder (default ``<data_dir>/artifacts``) or an
+    ``s3://bucket/prefix`` URL (the Lambda stage).
+    """
+
+    data_dir: Path = Path(".tailor")
+    db_path: Path | None = None
+    artifacts: str | None = None
+    region: str = "us-east-1"
+    account_id: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    # Seconds between queue polls of the in-process worker (it is also woken on enqueue).
+    worker_poll_seconds: float = 0.5
+    # Jobs cut off by a crash are resumed this many times before they fail.
+    max_job_attempts: int = 3
+    # Run the job worker as a thread inside the serving process (``chalice local``,
+    # ``tailor serve``); deployed, the scheduled ``drain_jobs`` Lambda drains the queue.
+    inprocess_worker: bool = False
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or self.data_dir / "tailor.db"
+
+    @property
+    def artifact_root(self) -> str:
+        return self.artifacts or str(self.data_dir / "artifacts")
+
+
+_ENV = {
+    "data_dir": "TAILOR_DATA_DIR",
+    "db_path": "TAILOR_DB",
+    "artifacts": "TAILOR_ARTIFACTS",
+    "region": "TAILOR_REGION",
+    "account_id": "TAILOR_ACCOUNT_ID",
+    "worker_poll_seconds": "TAILOR_WORKER_POLL_SECONDS",
+    "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
+    "inprocess_worker": "TAILOR_INPROCESS_WORKER",
+}
+
+
+def from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(**{field: env[var] for field, var in _ENV.items() if env.get(var)})
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return from_env()

@@ -1,0 +1,73 @@
+"""Personalize's modelled errors.
+
+A leaf module that every layer may import: resources, jobs and runtime raise these,
+and ``protocol.serialize`` turns them into the wire format botocore maps to the
+modelled exception classes (``client.exceptions.ResourceNotFoundException`` ...).
+Each class is named exactly like the botocore error shape.
+"""
+
+from __future__ import annotations
+
+
+class PersonalizeError(Exception):
+    """Base class: ``code`` is the botocore shape name, ``status`` the HTTP status."""
+
+    code = "InternalFailure"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputException(PersonalizeError):
+    code = "InvalidInputException"
+
+
+class ResourceNotFoundException(PersonalizeError):
+    code = "ResourceNotFoundException"
+
+    @classmethod
+    def for_arn(cls, arn: str) -> ResourceNotFoundException:
+        return cls(f"Resource Arn {arn} does not exist.")
+
+
+class ResourceAlreadyExistsException(PersonalizeError):
+    code = "ResourceAlreadyExistsException"
+
+
+class ResourceInUseException(PersonalizeError):
+    code = "ResourceInUseException"
+
+
+class LimitExceededException(PersonalizeError):
+    code = "LimitExceededException"
+
+
+class InvalidNextTokenException(PersonalizeError):
+    code = "InvalidNextTokenException"
+
+
+class TooManyTagsException(PersonalizeError):
+    code = "TooManyTagsException"
+
+
+class TooManyTagKeysException(PersonalizeError):
+    code = "TooManyTagKeysException"
+
+
+class UnknownOperationException(PersonalizeError):
+    """Not modelled by Personalize; what AWS answers for an unknown X-Amz-Target."""
+
+    code = "UnknownOperationException"
+
+
+class SerializationException(PersonalizeError):
+    """Not modelled by Personalize; what AWS answers for a body that is not JSON."""
+
+    code = "SerializationException"
+
+
+class InternalFailure(PersonalizeError):
+    code = "InternalFailure"
+    status = 500

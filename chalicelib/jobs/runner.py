@@ -1,0 +1,129 @@
+"""The job queue's consumer: one function per (resource kind, action).
+
+Create/update/delete calls record their work as a queued job in the same
+transaction as the resource row. ``drain`` runs queued jobs until none is left:
+the scheduled handler calls it when deployed, the serve command's ``Worker``
+thread calls it locally, and tests call it through the scheduled handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from chalicelib.jobs import dataset_import, lifecycle, train
+from chalicelib.state.context import Context
+from chalicelib.state.lifecycle import Status
+from chalicelib.state.store import Job, Resource
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[Context, Resource], None]
+ACTIONS: dict[tuple[str, str], JobFn] = {
+    ("dataset-import-job", "create"): dataset_import.run,
+    ("solution-version", "create"): train.run,
+    ("campaign", "create"): lifecycle.deploy_campaign,
+    ("campaign", "update"): lifecycle.update_campaign,
+    ("solution", "update"): lifecycle.update_solution,
+}
+_drain_lock = threading.Lock()
+
+
+def _action(kind: str, action: str) -> JobFn:
+    if action == "delete":
+        return lifecycle.remove
+    return ACTIONS.get((kind, action), lifecycle.activate)
+
+
+def run_one(ctx: Context, job: Job) -> None:
+    res = ctx.store.get(job.arn)
+    if res is None:  # deleted while queued
+        ctx.store.finish(job)
+        return
+    log.info("job %s: %s %s", job.id, job.action, job.arn)
+    started = time.perf_counter()
+    try:
+        _action(res.kind, job.action)(ctx, res)
+    except Exception as exc:  # noqa: BLE001 - a failed job must never kill the worker
+        reason = str(exc) if isinstance(exc, lifecycle.JobFailed) else \
+            f"Tailor hit an internal error ({type(exc).__name__}: {exc}); see the server log."
+        if not isinstance(exc, lifecycle.JobFailed):
+            log.exception("job %s (%s %s) crashed", job.id, job.action, job.arn)
+        lifecycle.fail(ctx, job.arn, job.action, reason)
+        ctx.store.finish(job, reason)
+        log.info("job %s failed after %.2fs: %s", job.id, time.perf_counter() - started, reason)
+        return
+    ctx.store.finish(job)
+    log.info("job %s done in %.2fs", job.id, time.perf_counter() - started)
+
+
+def drain(ctx: Context, max_jobs: int | None = None) -> int:
+    """Run queued jobs until the queue is empty; returns how many ran."""
+    done = 0
+    with _drain_lock:
+        while max_jobs is None or done < max_jobs:
+            job = ctx.store.claim()
+            if job is None:
+                break
+            run_one(ctx, job)
+            done += 1
+    return done
+
+
+def recover(ctx: Context) -> None:
+    """At start-up: resume jobs a crash cut off, or fail them after too many attempts."""
+    for job in ctx.store.interrupted():
+        res = ctx.store.get(job.arn)
+        if job.attempts >= ctx.settings.max_job_attempts:
+            reason = (f"The job was interrupted {job.attempts} times (Tailor stopped while it "
+                      "ran); create it again.")
+            if res is not None:
+                lifecycle.fail(ctx, job.arn, job.action, reason)
+            ctx.store.finish(job, reason)
+            log.warning("job %s for %s failed: %s", job.id, job.arn, reason)
+            continue
+        if res is not None and res.status == Status.CREATE_IN_PROGRESS:
+            ctx.store.set_status(job.arn, Status.CREATE_PENDING)
+        ctx.store.requeue(job)
+        log.warning("job %s for %s was interrupted; resuming it", job.id, job.arn)
+
+
+class Worker(threading.Thread):
+    """Drains the queue in the background: woken by requests, polling as a fallback."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(name="tailor-worker", daemon=True)
+        self.ctx = ctx
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        ctx.wake = self._wake.set
+
+    def run(self) -> None:
+        recover(self.ctx)
+        while not self._stop.is_set():
+            try:
+                drain(self.ctx)
+            except Exception:  # noqa: BLE001 - keep serving; the log says what happened
+                log.exception("worker: draining the job queue failed")
+            self._wake.wait(self.ctx.settings.worker_poll_seconds)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def start_worker(ctx: Context) -> Worker:
+    """Start the in-process worker once per process (later calls return it)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = Worker(ctx)
+            _worker.start()
+        return _worker

@@ -1,0 +1,158 @@
+"""Training: interactions -> a model artifact + GetSolutionMetrics values.
+
+Follows Personalize: choose interactions (eventType, eventValueThreshold), check
+the data minimums, hold out 10 % of users to compute the metrics, then train the
+deployed model on all the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from chalicelib import algorithms as alg
+from chalicelib.jobs import evaluate
+from chalicelib.jobs.data import dataset_columns, interaction_matrix
+from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.resources import catalogue
+from chalicelib.runtime.artifacts import Artifact
+from chalicelib.state import arns
+from chalicelib.state.context import Context
+from chalicelib.state.lifecycle import Status
+from chalicelib.state.store import Resource
+
+log = logging.getLogger(__name__)
+MIN_INTERACTIONS = 1000
+MIN_USERS = 25
+# EASE's item x item solve is exact and fast for small catalogues; beyond, ALS.
+EASE_MAX_ITEMS = 5000
+# Below this share of repeated (user, item) events, serving treats the data as
+# "users do not re-consume" and ranks already-seen items last.
+REPEAT_RATE_THRESHOLD = 0.1
+
+Factory = Callable[[dict[str, str], int], alg.Recommender]
+
+
+def _personalized(params: dict[str, str], n_items: int) -> alg.Recommender:
+    if n_items <= EASE_MAX_ITEMS:
+        return alg.EASE()
+    return alg.ImplicitALS(factors=int(params.get("hidden_dimension", "64")))
+
+
+def _sims(params: dict[str, str], n_items: int) -> alg.Recommender:
+    return alg.Sims(popularity_discount_factor=float(params["popularity_discount_factor"]),
+                    min_cointeraction_count=int(params["min_cointeraction_count"]))
+
+
+# Recipe name -> model factory: the one table of which algorithm stands in for which recipe.
+RECIPE_MODELS: dict[str, Factory] = {
+    "aws-popularity-count": lambda params, n: alg.PopularityCount(),
+    "aws-user-personalization": _personalized,
+    "aws-user-personalization-v2": _personalized,
+    "aws-personalized-ranking": _personalized,
+    "aws-personalized-ranking-v2": _personalized,
+    "aws-hrnn": _personalized,
+    "aws-hrnn-metadata": _personalized,
+    "aws-sims": _sims,
+}
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _check_stop(ctx: Context, arn: str) -> None:
+    res = ctx.store.get(arn)
+    if res is None or res.status == Status.CREATE_STOPPING:
+        raise _Stopped
+
+
+def select_events(cols: dict[str, np.ndarray], event_type: str | None,
+                  threshold: str | None) -> np.ndarray:
+    """Boolean mask of the interactions a solution trains on (spec B.7)."""
+    keep = np.ones(len(cols["USER_ID"]), dtype=bool)
+    if event_type:
+        if "EVENT_TYPE" not in cols:
+            raise JobFailed(f"The solution trains on eventType {event_type!r}, but the "
+                            "Interactions dataset has no EVENT_TYPE column.")
+        keep &= np.char.lower(cols["EVENT_TYPE"]) == event_type.lower()
+    if threshold is not None:
+        if "EVENT_VALUE" not in cols:
+            raise JobFailed("eventValueThreshold is set, but the Interactions dataset has no "
+                            "EVENT_VALUE column.")
+        with np.errstate(invalid="ignore"):
+            keep &= cols["EVENT_VALUE"] >= float(threshold)
+    return keep
+
+
+def check_minimums(users: np.ndarray, what: str) -> None:
+    if len(users) < MIN_INTERACTIONS:
+        raise JobFailed(f"Dataset has fewer than {MIN_INTERACTIONS} interactions{what} "
+                        f"({len(users)}); import more data.")
+    _, counts = np.unique(users, return_counts=True)
+    active = int((counts >= 2).sum())
+    if active < MIN_USERS:
+        raise JobFailed(f"Dataset has fewer than {MIN_USERS} users with at least 2 "
+                        f"interactions each ({active}){what}; import more data.")
+
+
+def run(ctx: Context, version: Resource) -> None:
+    begin(ctx, version)
+    started = time.time()
+    try:
+        _train(ctx, version, started)
+    except _Stopped:
+        ctx.store.set_status(version.arn, Status.CREATE_STOPPED)
+        log.info("training of %s stopped on request", version.arn)
+
+
+def _train(ctx: Context, version: Resource, started: float) -> None:
+    recipe = catalogue.recipe_from_arn(version.attrs["recipeArn"])
+    assert recipe is not None
+    factory = RECIPE_MODELS.get(recipe.name)
+    if factory is None:
+        raise JobFailed(f"Tailor cannot train {recipe.name} yet; see README.md for the recipes "
+                        "it implements (e.g. aws-user-personalization, aws-sims).")
+    config = version.attrs.get("solutionConfig") or {}
+    params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {
+        **config.get("algorithmHyperParameters", {}),
+        **config.get("featureTransformationParameters", {})})
+    group = ctx.store.one(version.attrs["datasetGroupArn"])
+    cols = dataset_columns(ctx, arns.arn("dataset", group.name, "INTERACTIONS"))
+    if cols is None:
+        raise JobFailed(f"Dataset group {group.arn} has no Interactions data; import some with "
+                        "CreateDatasetImportJob first.")
+    keep = select_events(cols, version.attrs.get("eventType"), config.get("eventValueThreshold"))
+    what = " after filtering by eventType/eventValueThreshold" if not keep.all() else ""
+    order = np.flatnonzero(keep)[np.argsort(cols["TIMESTAMP"][keep], kind="stable")]
+    user_ids, users = np.unique(cols["USER_ID"][order], return_inverse=True)
+    item_ids, items = np.unique(cols["ITEM_ID"][order], return_inverse=True)
+    timestamps = cols["TIMESTAMP"][order]
+    check_minimums(users, what)
+    shape = (len(user_ids), len(item_ids))
+    full = interaction_matrix(users, items, shape)
+    avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
+
+    _check_stop(ctx, version.arn)
+    metrics = evaluate.holdout_metrics(
+        recipe.serving_type, lambda X: factory(params, shape[1]).fit(X),
+        users, items, timestamps, shape, avoid_repeats)
+    _check_stop(ctx, version.arn)
+    model = factory(params, shape[1]).fit(full)
+    artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats)
+    key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
+    ctx.blobs.put(key, artifact.to_bytes())
+    with ctx.store.transaction():
+        res = ctx.store.one(version.arn)
+        if res.status == Status.CREATE_STOPPING:
+            raise _Stopped
+        res.attrs.update(_artifact=key, _metrics=metrics,
+                         trainingHours=round((time.time() - started) / 3600, 6))
+        res.status = Status.ACTIVE
+        ctx.store.save(res)
+    log.info("trained %s (%s, %s) on %d events, %d users, %d items in %.2fs: %s",
+             version.arn, recipe.name, model.kind, len(users), shape[0], shape[1],
+             time.time() - started, metrics)

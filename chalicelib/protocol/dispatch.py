@@ -1,0 +1,110 @@
+"""Operation name -> handler, and the one request path every API call takes.
+
+A handler is a plain function named after the operation in snake_case
+(``create_dataset_group(ctx, params) -> dict``) in one of ``HANDLER_MODULES``;
+the table is built from the botocore models, so a new module only has to
+define the function.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+from botocore import xform_name
+from chalice import Response
+
+from chalicelib.errors import (
+    InvalidInputException,
+    SerializationException,
+    UnknownOperationException,
+)
+from chalicelib.protocol import serialize
+from chalicelib.protocol.model import CONTROL, TARGET_PREFIX, Operation, all_operations
+from chalicelib.protocol.model import control_operation as _control_operation
+from chalicelib.protocol.validate import validate
+from chalicelib.resources import (
+    campaigns,
+    dataset_groups,
+    datasets,
+    import_jobs,
+    recipes,
+    schemas,
+    solution_versions,
+    solutions,
+    tags,
+)
+from chalicelib.runtime import recommend
+from chalicelib.state.context import Context
+
+Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
+HANDLER_MODULES: tuple[ModuleType, ...] = (
+    dataset_groups, schemas, datasets, import_jobs, solutions, solution_versions, campaigns,
+    recipes, tags, recommend,
+)
+_READ_ONLY = ("Describe", "List", "Get")
+
+
+@lru_cache(maxsize=1)
+def handlers() -> dict[str, Handler]:
+    table = {}
+    for op in all_operations():
+        for module in HANDLER_MODULES:
+            fn = getattr(module, xform_name(op.name), None)
+            if fn is not None:
+                table[op.name] = fn
+                break
+    return table
+
+
+def control_operation(target: str | None) -> Operation:
+    op = None
+    if target and target.startswith(TARGET_PREFIX):
+        op = _control_operation(target[len(TARGET_PREFIX):])
+    if op is None:
+        raise UnknownOperationException(
+            f"Unknown operation {target!r}: the X-Amz-Target header must be "
+            "AmazonPersonalize.<Operation> with an operation of the personalize API.")
+    return op
+
+
+def _parse(body: bytes | None) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        params = json.loads(body)
+    except ValueError as exc:
+        raise SerializationException(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise SerializationException("The request body must be a JSON object.")
+    return params
+
+
+def call(ctx: Context, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+    validate(op.model.input_shape, params)
+    handler = handlers().get(op.name)
+    if handler is None:
+        raise InvalidInputException(
+            f"Tailor does not implement {op.name} yet; README.md lists what is implemented.")
+    result = handler(ctx, params)
+    if op.service == CONTROL and not op.name.startswith(_READ_ONLY):
+        ctx.wake()
+    return result
+
+
+def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None) -> Response:
+    """Parse, validate, run and serialize one request; every error becomes a wire error.
+
+    ``resolve`` names the operation (it raises for an unknown X-Amz-Target, so that
+    error is serialized like any other).
+    """
+    service, rest = CONTROL, False
+    try:
+        op = resolve()
+        service, rest = op.service, op.rest
+        return serialize.result(call(ctx, op, _parse(body)), rest)
+    except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+        return serialize.error(exc, service, rest)

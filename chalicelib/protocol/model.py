@@ -1,0 +1,64 @@
+"""The botocore service models: the truth for every name, shape and error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel
+
+CONTROL = "personalize"
+RUNTIME = "personalize-runtime"
+EVENTS = "personalize-events"
+SERVICES = (CONTROL, RUNTIME, EVENTS)
+TARGET_PREFIX = "AmazonPersonalize."
+
+
+@lru_cache(maxsize=None)
+def service_model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
+@dataclass(frozen=True)
+class Operation:
+    service: str
+    name: str
+    model: OperationModel
+
+    @property
+    def rest(self) -> bool:
+        return self.service != CONTROL
+
+
+@lru_cache(maxsize=None)
+def control_operation(name: str) -> Operation | None:
+    model = service_model(CONTROL)
+    if name not in model.operation_names:
+        return None
+    return Operation(CONTROL, name, model.operation_model(name))
+
+
+@lru_cache(maxsize=None)
+def rest_routes() -> dict[str, Operation]:
+    """``/recommendations`` -> GetRecommendations, ``/events`` -> PutEvents, ..."""
+    routes = {}
+    for service in (RUNTIME, EVENTS):
+        model = service_model(service)
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            routes[op.http["requestUri"]] = Operation(service, name, op)
+    return routes
+
+
+def error_status(service: str, code: str) -> int:
+    """The HTTP status botocore's model gives an error shape (400 when it gives none)."""
+    model = service_model(service)
+    if code in model.shape_names:
+        return int(model.shape_for(code).metadata.get("error", {}).get("httpStatusCode", 400))
+    return 400
+
+
+def all_operations() -> list[Operation]:
+    ops = [control_operation(n) for n in service_model(CONTROL).operation_names]
+    return [op for op in ops if op is not None] + list(rest_routes().values())

@@ -1,0 +1,117 @@
+"""Validate request parameters against the botocore input shape.
+
+botocore checks required members, types and minimums client-side, but not
+maximums, patterns or enums, and other clients (curl, the CLI with
+``--cli-input-json``) check nothing: the server checks everything here.
+A violation raises ``InvalidInputException`` naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from botocore.model import Shape
+
+from chalicelib.errors import InvalidInputException
+
+# Java regex classes that Python's ``re`` lacks.
+_JAVA_CLASSES = {
+    r"\p{L}\p{Z}\p{N}": r"\w\s",
+    r"\p{ASCII}": r"\x00-\x7f",
+}
+
+
+@lru_cache(maxsize=None)
+def _pattern(java: str) -> re.Pattern[str]:
+    for java_class, python_class in _JAVA_CLASSES.items():
+        java = java.replace(java_class, python_class if "[" in java else f"[{python_class}]")
+    return re.compile(java, re.DOTALL)
+
+
+def validate(shape: Shape | None, value: Any) -> None:
+    """Raise InvalidInputException if ``value`` (a parsed JSON body) breaks ``shape``."""
+    if shape is not None:
+        _check(shape, value, "")
+
+
+def _fail(path: str, rule: str) -> None:
+    where = f"'{path}'" if path else "the request body"
+    raise InvalidInputException(f"Value at {where} failed to satisfy constraint: {rule}")
+
+
+def _check(shape: Shape, value: Any, path: str) -> None:
+    kind = shape.type_name
+    if kind == "structure":
+        _check_structure(shape, value, path)
+    elif kind == "string":
+        _check_string(shape, value, path)
+    elif kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, "Member must be an integer")
+        _check_range(shape, value, path)
+    elif kind in ("float", "double"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(path, "Member must be a number")
+        _check_range(shape, value, path)
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            _fail(path, "Member must be a boolean (true or false)")
+    elif kind == "timestamp":
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            _fail(path, "Member must be a timestamp (epoch seconds)")
+    elif kind == "list":
+        if not isinstance(value, list):
+            _fail(path, "Member must be a list")
+        _check_length(shape, len(value), path, "have length")
+        for i, member in enumerate(value):
+            _check(shape.member, member, f"{path}.{i + 1}" if path else str(i + 1))
+    elif kind == "map":
+        if not isinstance(value, dict):
+            _fail(path, "Member must be a map (JSON object)")
+        _check_length(shape, len(value), path, "have number of entries")
+        for key, member in value.items():
+            _check(shape.key, key, f"{path} key")
+            _check(shape.value, member, f"{path}.{key}")
+
+
+def _check_structure(shape: Shape, value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        _fail(path, "Member must be a JSON object")
+    for name in shape.required_members:
+        if value.get(name) is None:
+            _fail(f"{path}.{name}" if path else name, "Member must not be null")
+    members = shape.members
+    for name, member in value.items():
+        if member is None or name not in members:
+            continue
+        _check(members[name], member, f"{path}.{name}" if path else name)
+
+
+def _check_string(shape: Shape, value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        _fail(path, "Member must be a string")
+    _check_length(shape, len(value), path, "have length")
+    enum = shape.enum
+    if enum and value not in enum:
+        _fail(path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+    pattern = shape.metadata.get("pattern")
+    if pattern and not _pattern(pattern).fullmatch(value):
+        _fail(path, f"Member must satisfy regular expression pattern: {pattern}")
+
+
+def _check_length(shape: Shape, length: int, path: str, what: str) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and length < low:
+        _fail(path, f"Member must {what} greater than or equal to {low}")
+    if high is not None and length > high:
+        _fail(path, f"Member must {what} less than or equal to {high}")
+
+
+def _check_range(shape: Shape, value: float, path: str) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        _fail(path, f"Member must have value greater than or equal to {low}")
+    if high is not None and value > high:
+        _fail(path, f"Member must have value less than or equal to {high}")

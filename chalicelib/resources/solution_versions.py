@@ -1,0 +1,104 @@
+"""CreateSolutionVersion, DescribeSolutionVersion, ListSolutionVersions,
+StopSolutionVersionCreation, GetSolutionMetrics."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from chalicelib.errors import InvalidInputException, ResourceInUseException
+from chalicelib.resources import common, quotas, solutions
+from chalicelib.state.context import Context
+from chalicelib.state.lifecycle import PENDING, Status
+from chalicelib.state.store import Resource
+
+KIND = common.Kind("solution-version", "solutionVersionArn",
+                   summary_keys=("trainingMode", "trainingType"), label="solution version")
+# Recipes whose versions may be trained with trainingMode=UPDATE.
+UPDATABLE = frozenset({"aws-user-personalization", "aws-hrnn-coldstart"})
+_SNAPSHOT = ("recipeArn", "datasetGroupArn", "eventType", "performHPO", "performAutoML",
+             "performIncrementalUpdate", "solutionConfig")
+
+
+def to_wire(res: Resource, summary: bool = False) -> dict[str, Any]:
+    out = common.to_wire(KIND, res, summary)
+    if res.attrs.get("name") is None:
+        out.pop("name")  # the version name is optional and echoed only if given
+    return out
+
+
+def summary(res: Resource) -> dict[str, Any]:
+    return to_wire(res, summary=True)
+
+
+def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    mode = params.get("trainingMode", "FULL")
+    if mode == "AUTOTRAIN":
+        raise InvalidInputException(
+            "trainingMode AUTOTRAIN is set by automatic training; use FULL or UPDATE.")
+    with ctx.store.transaction():
+        solution = common.require(ctx, solutions.KIND, params["solutionArn"])
+        common.require_active(solution, solutions.KIND, "before it can be trained")
+        recipe = solutions.recipe_of(solution.attrs.get("recipeArn")
+                                     or solution.attrs["autoMLResult"]["bestRecipeArn"])
+        versions = ctx.store.find(KIND.name, parent=solution.arn)
+        if mode == "UPDATE":
+            if recipe.name not in UPDATABLE:
+                raise InvalidInputException(
+                    f"trainingMode UPDATE is only for {', '.join(sorted(UPDATABLE))} "
+                    f"solutions; {solution.arn} uses {recipe.name}. Use FULL.")
+            if not any(v.status == Status.ACTIVE and v.attrs["trainingMode"] == "FULL"
+                       for v in versions):
+                raise InvalidInputException(
+                    "trainingMode UPDATE needs an ACTIVE version trained with FULL first.")
+        training = [v for v in versions if v.status in PENDING]
+        if training:
+            raise ResourceInUseException(
+                f"Solution version {training[0].arn} of this solution is still "
+                f"{training[0].status}; wait for it or stop it first.")
+        pending = ctx.store.find(KIND.name, statuses=PENDING)
+        quotas.check("pending_solution_versions", len(pending),
+                     "More than 20 solution versions with PENDING or IN_PROGRESS status")
+        version_id = secrets.token_hex(4)
+        attrs = common.drop_none({
+            "name": params.get("name"), "solutionArn": solution.arn,
+            **{k: solution.attrs.get(k) for k in _SNAPSHOT},
+            "recipeArn": recipe.arn, "trainingMode": mode, "trainingType": "MANUAL",
+        })
+        res = common.create(ctx, KIND, f"{solution.arn}/{version_id}",
+                            params.get("name") or version_id, solution.arn, attrs,
+                            params.get("tags"))
+    return {"solutionVersionArn": res.arn}
+
+
+def describe_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    return {"solutionVersion": to_wire(common.require(ctx, KIND, params["solutionVersionArn"]))}
+
+
+def list_solution_versions(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    parent = params.get("solutionArn")
+    if parent:
+        common.require(ctx, solutions.KIND, parent)
+    return common.list_resources(ctx, params, "ListSolutionVersions", KIND, "solutionVersions",
+                                 parent=parent, summary=summary)
+
+
+def stop_solution_version_creation(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.transaction():
+        res = common.require(ctx, KIND, params["solutionVersionArn"])
+        if res.status == Status.CREATE_PENDING:
+            res.status = Status.CREATE_STOPPED
+        elif res.status == Status.CREATE_IN_PROGRESS:
+            res.status = Status.CREATE_STOPPING  # the training job sees it and stops
+        else:
+            raise ResourceInUseException(
+                f"Solution version {res.arn} is {res.status}; only a version in CREATE "
+                "PENDING or CREATE IN_PROGRESS can be stopped.")
+        ctx.store.save(res)
+    return {}
+
+
+def get_solution_metrics(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    res = common.require(ctx, KIND, params["solutionVersionArn"])
+    common.require_active(res, KIND, "before its metrics exist")
+    return {"solutionVersionArn": res.arn, "metrics": res.attrs.get("_metrics", {})}

@@ -1,0 +1,127 @@
+"""GetRecommendations and GetPersonalizedRanking."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+
+from chalicelib.algorithms import softmax, top_n
+from chalicelib.errors import InvalidInputException, ResourceNotFoundException
+from chalicelib.runtime.artifacts import Artifact
+from chalicelib.runtime.models import campaign_model
+from chalicelib.state.context import Context
+
+DEFAULT_RESULTS = 25
+MAX_RESULTS = 500
+MAX_INPUT_LIST = 500
+
+
+def _recommendation_id() -> str:
+    return f"RID-{uuid.uuid4()}"
+
+
+def _score(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def raw_scores(artifact: Artifact, user_id: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Model scores over the catalogue for one user, and the items the user has seen.
+
+    A user the model has never seen gets log-popularity, so softmax gives the
+    popularity distribution (smoothed by one).
+    """
+    user = artifact.user_index.get(user_id) if user_id is not None else None
+    if user is None:
+        return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
+    history = artifact.user_items[user]
+    return artifact.model.score(history)[0].astype(np.float64), history.indices
+
+
+def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,
+             idx: np.ndarray | None = None) -> np.ndarray:
+    """Sort key: the probability, minus 2 for already-seen items when the model learned
+    that users do not re-consume (they rank last but keep their score)."""
+    key = probs.copy()
+    if artifact.avoid_repeats and len(seen):
+        penalty = np.zeros(len(artifact.item_ids))
+        penalty[seen] = 2.0
+        key -= penalty if idx is None else penalty[idx]
+    return key
+
+
+def _num_results(params: dict[str, Any]) -> int:
+    n = params.get("numResults") or DEFAULT_RESULTS
+    if n > MAX_RESULTS:
+        raise InvalidInputException(f"numResults must be at most {MAX_RESULTS}, got {n}.")
+    return n
+
+
+def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    campaign_arn, recommender_arn = params.get("campaignArn"), params.get("recommenderArn")
+    if bool(campaign_arn) == bool(recommender_arn):
+        raise InvalidInputException("Give exactly one of campaignArn and recommenderArn.")
+    if recommender_arn:
+        raise ResourceNotFoundException(f"Recommender {recommender_arn} does not exist.")
+    n = _num_results(params)
+    _, artifact, recipe = campaign_model(ctx, campaign_arn)
+    kind = recipe.serving_type
+    if kind == "PERSONALIZED_RANKING":
+        raise InvalidInputException(
+            f"Campaign {campaign_arn} serves {recipe.name}: call GetPersonalizedRanking.")
+    if kind == "RELATED_ITEMS":
+        items = _related(artifact, params.get("itemId"), n, recipe.name)
+    elif kind == "POPULAR_ITEMS":
+        items = [{"itemId": artifact.item_ids[i]} for i in artifact.popularity_order[:n]]
+    else:
+        if not params.get("userId"):
+            raise InvalidInputException(
+                f"userId is required for campaigns of {recipe.name} ({kind}).")
+        raw, seen = raw_scores(artifact, params["userId"])
+        probs = softmax(raw)
+        idx, _ = top_n(rank_key(artifact, probs, seen), n)
+        items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])}
+                 for i in idx if i >= 0]
+    return {"itemList": items, "recommendationId": _recommendation_id()}
+
+
+def _related(artifact: Artifact, item_id: str | None, n: int, recipe: str,
+             ) -> list[dict[str, Any]]:
+    if not item_id:
+        raise InvalidInputException(f"itemId is required for campaigns of {recipe} "
+                                    "(RELATED_ITEMS).")
+    item = artifact.item_index.get(item_id)
+    if item is None:  # unknown item: popular items, as the service does
+        idx = artifact.popularity_order[:n]
+    else:
+        idx, _ = artifact.model.related(np.array([item]), n)
+        idx = idx[0]
+    return [{"itemId": artifact.item_ids[i]} for i in idx if i >= 0 and i != item]
+
+
+def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    inputs = list(dict.fromkeys(params["inputList"]))  # duplicates: keep the first
+    if not inputs:
+        raise InvalidInputException("inputList must name at least one item.")
+    if len(inputs) > MAX_INPUT_LIST:
+        raise InvalidInputException(
+            f"inputList may hold at most {MAX_INPUT_LIST} items, got {len(inputs)}.")
+    campaign_arn = params["campaignArn"]
+    _, artifact, recipe = campaign_model(ctx, campaign_arn)
+    if recipe.serving_type != "PERSONALIZED_RANKING":
+        raise InvalidInputException(
+            f"Campaign {campaign_arn} serves {recipe.name} ({recipe.serving_type}); "
+            "GetPersonalizedRanking needs a personalized-ranking campaign.")
+    index = artifact.item_index
+    known = [i for i in inputs if i in index]
+    unknown = [i for i in inputs if i not in index]
+    ranked: list[dict[str, Any]] = []
+    if known:
+        idx = np.array([index[i] for i in known])
+        raw, seen = raw_scores(artifact, params["userId"])
+        probs = softmax(raw[idx])
+        order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
+        ranked = [{"itemId": known[j], "score": _score(probs[j])} for j in order]
+    return {"personalizedRanking": ranked + [{"itemId": i} for i in unknown],
+            "recommendationId": _recommendation_id()}

@@ -1,0 +1,111 @@
+"""The local stack: a moto server (S3, IAM, STS) and the Chalice app on localhost.
+
+``TailorServer`` is what ``tailor serve`` runs; tests and benchmarks start it too.
+The app is served by Chalice's own local server with Nagle's algorithm off
+(stock ``chalice local`` adds ~40 ms to every call: see docs/architecture in
+README), and the job worker runs as a thread beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
+    """The variables an unmodified boto3 program needs to talk to this Tailor."""
+    return {
+        "AWS_ENDPOINT_URL_PERSONALIZE": endpoint,
+        "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": endpoint,
+        "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS": endpoint,
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_ENDPOINT_URL_IAM": s3_endpoint,
+        "AWS_ENDPOINT_URL_STS": s3_endpoint,
+        **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": region,
+    }
+
+
+@dataclass
+class TailorServer:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    s3_port: int = 8001
+    worker: bool = True
+    endpoint: str = ""
+    s3_endpoint: str = ""
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for name, port in (("Tailor", self.port), ("moto", self.s3_port)):
+            if port and not port_free(self.host, port):
+                raise SystemExit(f"Port {port} for {name} is taken; choose another "
+                                 "(--port / --s3-port) or stop what uses it.")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._start_moto()
+        os.environ["TAILOR_DATA_DIR"] = str(self.data_dir.resolve())
+        for key, value in DUMMY_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
+        os.environ["TAILOR_INPROCESS_WORKER"] = "1" if self.worker else "0"
+        self._start_app()
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.s3_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.s3_endpoint = f"http://{host}:{port}"
+
+    def _start_app(self) -> None:
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, create_local_server
+
+        import app as tailor_app
+        from chalicelib.jobs.runner import start_worker
+        from chalicelib.state.context import context
+
+        ChaliceRequestHandler.disable_nagle_algorithm = True
+        ctx = context()
+        if self.worker:
+            self._worker = start_worker(ctx)
+        config = Config.create(chalice_stage="dev", app_name="tailor")
+        self._server = create_local_server(tailor_app.app, config, self.host, self.port)
+        self.port = self._server.server.server_address[1]
+        self.endpoint = f"http://{self.host}:{self.port}"
+        thread = threading.Thread(target=self._server.server.serve_forever, daemon=True,
+                                  name="tailor-http")
+        thread.start()
+        self._threads.append(thread)
+
+    def env(self) -> dict[str, str]:
+        from chalicelib.config import settings
+
+        return client_env(self.endpoint, self.s3_endpoint, settings().region)
+
+    def stop(self) -> None:
+        if getattr(self, "_worker", None):
+            self._worker.stop()
+        if getattr(self, "_server", None):
+            self._server.server.shutdown()
+            self._server.server.server_close()
+        if getattr(self, "_moto", None):
+            self._moto.stop()

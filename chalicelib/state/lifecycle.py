@@ -1,0 +1,41 @@
+"""Status strings, spelled as AWS spells them (a SPACE between verb and phase)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    CREATE_PENDING = "CREATE PENDING"
+    CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+    ACTIVE = "ACTIVE"
+    CREATE_FAILED = "CREATE FAILED"
+    CREATE_STOPPING = "CREATE STOPPING"
+    CREATE_STOPPED = "CREATE STOPPED"
+    DELETE_PENDING = "DELETE PENDING"
+    DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+
+
+PENDING = frozenset({Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS})
+DELETING = frozenset({Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS})
+TERMINAL = frozenset({Status.ACTIVE, Status.CREATE_FAILED, Status.CREATE_STOPPED})
+
+# Allowed (from, to) moves; anything else is a bug in the caller.
+TRANSITIONS = frozenset({
+    (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS),
+    (Status.CREATE_PENDING, Status.CREATE_FAILED),
+    (Status.CREATE_PENDING, Status.CREATE_STOPPED),
+    (Status.CREATE_IN_PROGRESS, Status.ACTIVE),
+    (Status.CREATE_IN_PROGRESS, Status.CREATE_FAILED),
+    (Status.CREATE_IN_PROGRESS, Status.CREATE_STOPPING),
+    (Status.CREATE_IN_PROGRESS, Status.CREATE_PENDING),  # a job resumed after a crash
+    (Status.CREATE_STOPPING, Status.CREATE_STOPPED),
+    (Status.ACTIVE, Status.DELETE_PENDING),
+    (Status.CREATE_FAILED, Status.DELETE_PENDING),
+    (Status.CREATE_STOPPED, Status.DELETE_PENDING),
+    (Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS),
+})
+
+
+def can_move(current: str, new: str) -> bool:
+    return current == new or (Status(current), Status(new)) in TRANSITIONS

@@ -1,0 +1,213 @@
+"""sqlite state: resources, tags, the job queue and imported data segments.
+
+One database file through sqlite-utils, WAL mode, one connection per thread
+(``chalice local`` serves each connection on its own thread). Every state change
+runs inside ``Store.transaction()`` (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a
+create and the job it queues land together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from chalicelib.errors import ResourceNotFoundException
+from chalicelib.state.lifecycle import Status, can_move
+
+migrations = Migrations("tailor")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE resources (
+        arn TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
+        status TEXT, created REAL NOT NULL, updated REAL NOT NULL,
+        failure_reason TEXT, attrs TEXT NOT NULL DEFAULT '{}')""")
+    db.execute("CREATE INDEX resources_kind_name ON resources (kind, name)")
+    db.execute("CREATE INDEX resources_parent ON resources (parent, kind)")
+    db.execute("""CREATE TABLE tags (
+        arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key))""")
+    db.execute("""CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY, arn TEXT NOT NULL, action TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0,
+        enqueued REAL NOT NULL, started REAL, finished REAL, error TEXT)""")
+    db.execute("CREATE INDEX jobs_state ON jobs (state, id)")
+    db.execute("""CREATE TABLE segments (
+        key TEXT PRIMARY KEY, dataset_arn TEXT NOT NULL, job_arn TEXT NOT NULL,
+        source TEXT NOT NULL, rows INTEGER NOT NULL, created REAL NOT NULL)""")
+    db.execute("CREATE INDEX segments_dataset ON segments (dataset_arn, created)")
+
+
+@dataclass
+class Resource:
+    arn: str
+    kind: str
+    name: str
+    parent: str | None
+    status: str | None
+    created: float
+    updated: float
+    failure_reason: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Resource:
+        return cls(**{**row, "attrs": json.loads(row["attrs"])})
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    arn: str
+    action: str
+    attempts: int
+
+
+class Store:
+    """The state of one Tailor installation."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        migrations.apply(self.db)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            db = self._local.db = sqlite_utils.Database(conn)
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction; nested calls join the outer one."""
+        db = self.db
+        if db.conn.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- resources ---------------------------------------------------------------
+
+    def get(self, arn: str) -> Resource | None:
+        row = self.db.execute("SELECT * FROM resources WHERE arn = ?", [arn]).fetchone()
+        return Resource.from_row(dict(zip(_COLUMNS, row, strict=True))) if row else None
+
+    def one(self, arn: str, kind: str | None = None) -> Resource:
+        """The resource at ``arn`` (of ``kind``), or ResourceNotFoundException."""
+        res = self.get(arn)
+        if res is None or (kind is not None and res.kind != kind):
+            raise ResourceNotFoundException.for_arn(arn)
+        return res
+
+    def find(self, kind: str, *, name: str | None = None, parent: str | None = None,
+             statuses: frozenset[str] | None = None) -> list[Resource]:
+        """Resources of ``kind``, newest first (the order AWS lists in)."""
+        where, args = ["kind = ?"], [kind]
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        if parent is not None:
+            where.append("parent = ?")
+            args.append(parent)
+        if statuses is not None:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(sorted(statuses))
+        sql = f"SELECT * FROM resources WHERE {' AND '.join(where)} ORDER BY created DESC, arn"
+        return [Resource.from_row(dict(zip(_COLUMNS, r, strict=True)))
+                for r in self.db.execute(sql, args).fetchall()]
+
+    def insert(self, res: Resource) -> None:
+        row = {**res.__dict__, "attrs": json.dumps(res.attrs)}
+        self.db["resources"].insert(row)
+
+    def save(self, res: Resource) -> None:
+        res.updated = time.time()
+        self.db.execute(
+            "UPDATE resources SET status = ?, updated = ?, failure_reason = ?, attrs = ? "
+            "WHERE arn = ?",
+            [res.status, res.updated, res.failure_reason, json.dumps(res.attrs), res.arn])
+
+    def set_status(self, arn: str, status: Status, failure_reason: str | None = None) -> None:
+        with self.transaction():
+            res = self.one(arn)
+            if res.status is not None and not can_move(res.status, status):
+                raise RuntimeError(f"{arn}: {res.status} -> {status} is not a valid move")
+            res.status, res.failure_reason = status, failure_reason
+            self.save(res)
+
+    def remove(self, arn: str) -> None:
+        self.db.execute("DELETE FROM resources WHERE arn = ?", [arn])
+        self.db.execute("DELETE FROM tags WHERE arn = ?", [arn])
+
+    # -- tags --------------------------------------------------------------------
+
+    def tags(self, arn: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT key, value FROM tags WHERE arn = ? ORDER BY key", [arn])
+        return dict(rows.fetchall())
+
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        self.db["tags"].upsert_all(
+            [{"arn": arn, "key": k, "value": v} for k, v in tags.items()], pk=("arn", "key"))
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        for key in keys:
+            self.db.execute("DELETE FROM tags WHERE arn = ? AND key = ?", [arn, key])
+
+    # -- job queue ---------------------------------------------------------------
+
+    def enqueue(self, arn: str, action: str) -> None:
+        self.db["jobs"].insert({"arn": arn, "action": action, "enqueued": time.time()})
+
+    def claim(self) -> Job | None:
+        """Take the oldest queued job, or None."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id, arn, action, attempts FROM jobs WHERE state = 'queued' "
+                             "ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ? "
+                       "WHERE id = ?", [time.time(), row[0]])
+        return Job(row[0], row[1], row[2], row[3] + 1)
+
+    def finish(self, job: Job, error: str | None = None) -> None:
+        self.db.execute("UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
+                        ["failed" if error else "done", time.time(), error, job.id])
+
+    def interrupted(self) -> list[Job]:
+        """Jobs a crash left 'running' (call only when no worker is running)."""
+        rows = self.db.execute("SELECT id, arn, action, attempts FROM jobs "
+                               "WHERE state = 'running' ORDER BY id").fetchall()
+        return [Job(*r) for r in rows]
+
+    def requeue(self, job: Job) -> None:
+        self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", [job.id])
+
+    def queued(self) -> int:
+        return self.db.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+                               ).fetchone()[0]
+
+
+_COLUMNS = ("arn", "kind", "name", "parent", "status", "created", "updated",
+            "failure_reason", "attrs")

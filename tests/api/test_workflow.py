@@ -1,0 +1,158 @@
+"""The getting-started workflow end to end, through boto3 over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Workflow, deploy, train, unique, wait
+
+METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
+           "normalized_discounted_cumulative_gain_at_10",
+           "normalized_discounted_cumulative_gain_at_25", "precision_at_5", "precision_at_10",
+           "precision_at_25"}
+
+
+@pytest.fixture(scope="module")
+def personalized(personalize: Any, workflow: Workflow) -> tuple[str, str, str]:
+    solution, version = train(personalize, workflow.group_arn, "aws-user-personalization",
+                              performAutoTraining=False)
+    return solution, version, deploy(personalize, version)
+
+
+@pytest.fixture(scope="module")
+def popularity(personalize: Any, workflow: Workflow) -> tuple[str, str, str]:
+    solution, version = train(personalize, workflow.group_arn, "aws-popularity-count")
+    return solution, version, deploy(personalize, version)
+
+
+def test_statuses_and_descriptions(personalize: Any, workflow: Workflow,
+                                   personalized: tuple[str, str, str]) -> None:
+    solution, version, campaign = personalized
+    sol = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert (sol["performHPO"], sol["performAutoML"], sol["performAutoTraining"]) == \
+        (False, False, False)
+    assert sol["latestSolutionVersion"]["solutionVersionArn"] == version
+    ver = personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
+    assert ver["trainingMode"] == "FULL" and ver["trainingType"] == "MANUAL"
+    assert ver["trainingHours"] > 0
+    assert ver["recipeArn"] == "arn:aws:personalize:::recipe/aws-user-personalization"
+    camp = personalize.describe_campaign(campaignArn=campaign)["campaign"]
+    assert camp["solutionVersionArn"] == version and camp["minProvisionedTPS"] == 1
+    assert workflow.dataset_arn.endswith("/INTERACTIONS")
+
+
+def test_metrics_keys_and_range(personalize: Any, personalized: tuple[str, str, str]) -> None:
+    metrics = personalize.get_solution_metrics(solutionVersionArn=personalized[1])["metrics"]
+    assert set(metrics) == METRICS
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+
+def test_personalized_beats_popularity(personalize: Any, personalized: tuple[str, str, str],
+                                       popularity: tuple[str, str, str]) -> None:
+    up = personalize.get_solution_metrics(solutionVersionArn=personalized[1])["metrics"]
+    pop = personalize.get_solution_metrics(solutionVersionArn=popularity[1])["metrics"]
+    for key in ("normalized_discounted_cumulative_gain_at_10", "mean_reciprocal_rank_at_25",
+                "precision_at_10"):
+        assert up[key] > 1.5 * pop[key], (key, up, pop)
+    assert up["coverage"] > pop["coverage"]
+
+
+def test_recommendations_follow_the_users_taste(runtime: Any, workflow: Workflow,
+                                                personalized: tuple[str, str, str]) -> None:
+    data = workflow.data
+    hits = []
+    for user in [f"u{u}" for u in range(0, 400, 40)]:
+        resp = runtime.get_recommendations(campaignArn=personalized[2], userId=user)
+        items = resp["itemList"]
+        assert len(items) == 25 and resp["recommendationId"].startswith("RID-")
+        scores = [i["score"] for i in items]
+        assert scores == sorted(scores, reverse=True)
+        assert len({i["itemId"] for i in items}) == 25
+        own = data.cluster_of_user[user]
+        hits.append(sum(data.cluster_of_item[i["itemId"]] == own for i in items[:10]))
+    assert sum(hits) / len(hits) >= 8  # 8 clusters: chance would be ~1.25 of 10
+
+
+def test_num_results_and_unknown_user(runtime: Any, personalized: tuple[str, str, str]) -> None:
+    assert len(runtime.get_recommendations(campaignArn=personalized[2], userId="u1",
+                                           numResults=3)["itemList"]) == 3
+    cold = runtime.get_recommendations(campaignArn=personalized[2], userId="nobody")
+    assert len(cold["itemList"]) == 25  # a new user gets popular items
+
+
+def test_popularity_is_the_same_for_everyone(runtime: Any,
+                                             popularity: tuple[str, str, str]) -> None:
+    a = runtime.get_recommendations(campaignArn=popularity[2], userId="u1")["itemList"]
+    b = runtime.get_recommendations(campaignArn=popularity[2], userId="u2")["itemList"]
+    assert a == b and len(a) == 25
+    assert all("score" not in item for item in a)
+
+
+def test_sims_related_items(personalize: Any, runtime: Any, workflow: Workflow) -> None:
+    _, version = train(personalize, workflow.group_arn, "aws-sims")
+    campaign = deploy(personalize, version)
+    items = runtime.get_recommendations(campaignArn=campaign, itemId="i3")["itemList"]
+    assert items and all("score" not in i for i in items)
+    assert "i3" not in {i["itemId"] for i in items}
+    same = sum(workflow.data.cluster_of_item[i["itemId"]] == 3 % 8 for i in items[:10])
+    assert same >= 6
+    unknown = runtime.get_recommendations(campaignArn=campaign, itemId="no-such-item")
+    assert len(unknown["itemList"]) == 25
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="itemId"):
+        runtime.get_recommendations(campaignArn=campaign, userId="u1")
+
+
+def test_personalized_ranking(personalize: Any, runtime: Any, workflow: Workflow) -> None:
+    _, version = train(personalize, workflow.group_arn, "aws-personalized-ranking")
+    campaign = deploy(personalize, version)
+    user = "u5"
+    own = workflow.data.cluster_of_user[user]
+    seen = {i for u, i in zip(workflow.data.users, workflow.data.items, strict=True) if u == user}
+    fresh = [f"i{i}" for i in range(240) if f"i{i}" not in seen]
+    mine = [i for i in fresh if workflow.data.cluster_of_item[i] == own][:3]
+    other = [i for i in fresh if workflow.data.cluster_of_item[i] != own][:3]
+    ranked = runtime.get_personalized_ranking(
+        campaignArn=campaign, userId=user,
+        inputList=other + ["never-seen"] + mine + [mine[0]])["personalizedRanking"]
+    assert len(ranked) == 7  # the duplicate is dropped
+    assert ranked[-1] == {"itemId": "never-seen"}  # unknown: last, without a score
+    assert abs(sum(i["score"] for i in ranked[:-1]) - 1.0) < 1e-3
+    assert {i["itemId"] for i in ranked[:3]} == set(mine)
+    with pytest.raises(runtime.exceptions.InvalidInputException):
+        runtime.get_personalized_ranking(campaignArn=campaign, userId=user,
+                                         inputList=[f"i{i}" for i in range(501)])
+
+
+def test_wrong_api_for_the_recipe(runtime: Any, personalized: tuple[str, str, str]) -> None:
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="personalized-ranking"):
+        runtime.get_personalized_ranking(campaignArn=personalized[2], userId="u1",
+                                         inputList=["i1"])
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="userId"):
+        runtime.get_recommendations(campaignArn=personalized[2])
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="numResults"):
+        runtime.get_recommendations(campaignArn=personalized[2], userId="u1", numResults=501)
+
+
+def test_unknown_campaign_is_404(runtime: Any) -> None:
+    arn = f"arn:aws:personalize:us-east-1:123456789012:campaign/{unique('none')}"
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException) as err:
+        runtime.get_recommendations(campaignArn=arn, userId="u1")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_campaign_update_switches_version(personalize: Any, runtime: Any,
+                                          personalized: tuple[str, str, str]) -> None:
+    solution, first, _ = personalized
+    campaign = deploy(personalize, first)
+    second = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    wait(lambda: personalize.describe_solution_version(
+        solutionVersionArn=second)["solutionVersion"], timeout=120)
+    personalize.update_campaign(campaignArn=campaign, solutionVersionArn=second)
+    res = wait(lambda: personalize.describe_campaign(campaignArn=campaign)["campaign"][
+        "latestCampaignUpdate"])
+    assert res["status"] == "ACTIVE"
+    camp = personalize.describe_campaign(campaignArn=campaign)["campaign"]
+    assert camp["solutionVersionArn"] == second and camp["status"] == "ACTIVE"
+    assert runtime.get_recommendations(campaignArn=campaign, userId="u1")["itemList"]

@@ -1,0 +1,176 @@
+"""Fixtures: a real Tailor (app + moto) in a subprocess, and boto3 clients wired to it.
+
+Tests talk to Tailor exactly as users do: boto3 over HTTP, endpoints from the
+environment lines ``tailor serve`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests import synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+TERMINAL = {"ACTIVE", "CREATE FAILED", "CREATE STOPPED"}
+
+
+@dataclass
+class Tailor:
+    """A running ``tailor serve`` process."""
+
+    data_dir: Path
+    proc: subprocess.Popen[str]
+    env: dict[str, str]
+    log: Path
+
+    def client(self, service: str) -> Any:
+        key = {"personalize": "AWS_ENDPOINT_URL_PERSONALIZE",
+               "personalize-runtime": "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME",
+               "personalize-events": "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS",
+               "s3": "AWS_ENDPOINT_URL_S3"}[service]
+        return boto3.session.Session().client(
+            service, endpoint_url=self.env[key], region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}))
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            (self.proc.kill if kill else self.proc.terminate)()
+            self.proc.wait(timeout=20)
+
+
+def start_tailor(data_dir: Path, s3_port: int = 0) -> Tailor:
+    log = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAILOR_"))}
+    env["TAILOR_WORKER_POLL_SECONDS"] = "0.2"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(data_dir),
+         "--port", "0", "--s3-port", str(s3_port), "--json"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line:
+        proc.wait(timeout=10)
+        raise RuntimeError(f"tailor serve did not start:\n{log.read_text()}")
+    return Tailor(data_dir, proc, json.loads(line), log)
+
+
+@pytest.fixture(scope="session")
+def tailor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tailor]:
+    server = start_tailor(tmp_path_factory.mktemp("tailor") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def personalize(tailor: Tailor) -> Any:
+    return tailor.client("personalize")
+
+
+@pytest.fixture(scope="session")
+def runtime(tailor: Tailor) -> Any:
+    return tailor.client("personalize-runtime")
+
+
+@pytest.fixture(scope="session")
+def s3(tailor: Tailor) -> Any:
+    return tailor.client("s3")
+
+
+@pytest.fixture(scope="session")
+def bucket(s3: Any) -> str:
+    name = "tailor-test-data"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait(describe: Callable[[], dict[str, Any]], timeout: float = 60.0,
+         done: set[str] | None = None) -> dict[str, Any]:
+    """Poll a Describe call (returning the resource dict) until a terminal status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = describe()
+        if res.get("status") in (done or TERMINAL):
+            return res
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {res.get('status')} after {timeout}s: {res}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Workflow:
+    """A dataset group with imported interactions, ready for solutions."""
+
+    group_arn: str
+    dataset_arn: str
+    data: synthetic.Interactions
+
+
+def build_group(personalize: Any, s3: Any, bucket: str,
+                data: synthetic.Interactions) -> Workflow:
+    group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    schema = personalize.create_schema(name=unique("s"),
+                                       schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
+    wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
+                                         datasetType="Interactions",
+                                         schemaArn=schema)["datasetArn"]
+    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
+    key = f"{unique('csv')}/interactions.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=data.to_csv().encode())
+    job = personalize.create_dataset_import_job(
+        jobName=unique("imp"), datasetArn=dataset,
+        dataSource={"dataLocation": f"s3://{bucket}/{key}"},
+        roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"]
+    res = wait(lambda: personalize.describe_dataset_import_job(
+        datasetImportJobArn=job)["datasetImportJob"])
+    assert res["status"] == "ACTIVE", res
+    return Workflow(group, dataset, data)
+
+
+def train(personalize: Any, group_arn: str, recipe: str, **solution: Any) -> tuple[str, str]:
+    """Create a solution and a version; returns (solution ARN, ACTIVE version ARN)."""
+    sol = personalize.create_solution(
+        name=unique("sol"), datasetGroupArn=group_arn,
+        recipeArn=f"arn:aws:personalize:::recipe/{recipe}", **solution)["solutionArn"]
+    wait(lambda: personalize.describe_solution(solutionArn=sol)["solution"])
+    version = personalize.create_solution_version(solutionArn=sol)["solutionVersionArn"]
+    res = wait(lambda: personalize.describe_solution_version(
+        solutionVersionArn=version)["solutionVersion"], timeout=120)
+    assert res["status"] == "ACTIVE", res
+    return sol, version
+
+
+def deploy(personalize: Any, version_arn: str) -> str:
+    campaign = personalize.create_campaign(name=unique("c"), solutionVersionArn=version_arn,
+                                           minProvisionedTPS=1)["campaignArn"]
+    res = wait(lambda: personalize.describe_campaign(campaignArn=campaign)["campaign"])
+    assert res["status"] == "ACTIVE", res
+    return campaign
+
+
+@pytest.fixture(scope="session")
+def planted() -> synthetic.Interactions:
+    return synthetic.planted_interactions(seed=7)
+
+
+@pytest.fixture(scope="session")
+def workflow(personalize: Any, s3: Any, bucket: str,
+             planted: synthetic.Interactions) -> Workflow:
+    return build_group(personalize, s3, bucket, planted)
