@@ -52,10 +52,12 @@ class Tailor:
             self.proc.wait(timeout=20)
 
 
-def start_tailor(data_dir: Path, s3_port: int = 0) -> Tailor:
+def start_tailor(data_dir: Path, s3_port: int = 0, **settings: str) -> Tailor:
+    """Run ``tailor serve`` on free ports; ``settings`` become TAILOR_<NAME> variables."""
     log = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAILOR_"))}
     env["TAILOR_WORKER_POLL_SECONDS"] = "0.2"
+    env.update({f"TAILOR_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(data_dir),
          "--port", "0", "--s3-port", str(s3_port), "--json"],
@@ -69,7 +71,10 @@ def start_tailor(data_dir: Path, s3_port: int = 0) -> Tailor:
 
 @pytest.fixture(scope="session")
 def tailor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tailor]:
-    server = start_tailor(tmp_path_factory.mktemp("tailor") / "data")
+    # The suite shares one server, so it raises the per-region count quotas
+    # (tests of the quotas themselves start their own server).
+    server = start_tailor(tmp_path_factory.mktemp("tailor") / "data",
+                          quota_dataset_groups="1000", quota_schemas="1000")
     yield server
     server.stop()
 
