@@ -127,8 +127,8 @@ class Workflow:
     data: synthetic.Interactions
 
 
-def build_group(personalize: Any, s3: Any, bucket: str,
-                data: synthetic.Interactions) -> Workflow:
+def create_interactions_dataset(personalize: Any) -> tuple[str, str]:
+    """A new ACTIVE dataset group with an empty Interactions dataset: (group, dataset)."""
     group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
     schema = personalize.create_schema(name=unique("s"),
                                        schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
@@ -137,6 +137,12 @@ def build_group(personalize: Any, s3: Any, bucket: str,
                                          datasetType="Interactions",
                                          schemaArn=schema)["datasetArn"]
     wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
+    return group, dataset
+
+
+def build_group(personalize: Any, s3: Any, bucket: str,
+                data: synthetic.Interactions) -> Workflow:
+    group, dataset = create_interactions_dataset(personalize)
     key = f"{unique('csv')}/interactions.csv"
     s3.put_object(Bucket=bucket, Key=key, Body=data.to_csv().encode())
     job = personalize.create_dataset_import_job(

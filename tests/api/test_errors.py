@@ -11,7 +11,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests import synthetic
-from tests.conftest import Workflow, deploy, train, unique, wait
+from tests.conftest import (
+    Workflow,
+    build_group,
+    create_interactions_dataset,
+    deploy,
+    train,
+    unique,
+    wait,
+)
 
 ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"
 ROLE = "arn:aws:iam::123456789012:role/personalize"
@@ -137,15 +145,7 @@ def _import(personalize: Any, dataset: str, location: str, **kw: Any) -> dict[st
 
 @pytest.fixture(scope="module")
 def empty_dataset(personalize: Any) -> str:
-    group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
-    schema = personalize.create_schema(name=unique("s"),
-                                       schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
-    wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
-    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
-                                         datasetType="INTERACTIONS",
-                                         schemaArn=schema)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
-    return dataset
+    return create_interactions_dataset(personalize)[1]
 
 
 def test_import_job_input_errors(personalize: Any, empty_dataset: str, bucket: str) -> None:
@@ -264,7 +264,6 @@ def test_training_failures_have_reasons(personalize: Any, workflow: Workflow,
 
 def test_too_few_users(personalize: Any, s3: Any, bucket: str) -> None:
     data = synthetic.planted_interactions(n_users=20, n_items=800, per_user=120, seed=3)
-    from tests.conftest import build_group
     flow = build_group(personalize, s3, bucket, data)
     sol = personalize.create_solution(
         name=unique("sol"), datasetGroupArn=flow.group_arn,
