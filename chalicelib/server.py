@@ -42,6 +42,26 @@ def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
     }
 
 
+def _journal_moto(path: Path, endpoint: str) -> None:
+    """Keep the local S3 under the data dir: moto's request recorder, limited to writes,
+    is the journal; at start it is replayed into the fresh moto server."""
+    from moto.moto_api import recorder
+
+    recorder._location = str(path)
+    recorder._user_enabled = False
+    if path.exists() and path.stat().st_size:
+        log.info("restoring the local S3 from %s", path)
+        recorder.replay_recording(target_host=endpoint)
+    record = recorder._record_request
+
+    def record_writes(request: object, body: bytes | None = None) -> None:
+        if getattr(request, "method", "GET") not in ("GET", "HEAD", "OPTIONS"):
+            record(request, body)
+
+    recorder._record_request = record_writes
+    recorder._user_enabled = True
+
+
 @dataclass
 class TailorServer:
     data_dir: Path
@@ -74,6 +94,7 @@ class TailorServer:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.s3_endpoint = f"http://{host}:{port}"
+        _journal_moto(self.data_dir / "s3-journal.jsonl", self.s3_endpoint)
 
     def _start_app(self) -> None:
         from chalice.config import Config

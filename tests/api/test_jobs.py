@@ -100,6 +100,7 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
         before = server.client("personalize-runtime").get_recommendations(
             campaignArn=campaign, userId="u3")["itemList"]
         acknowledged = p.create_dataset_group(name="created-just-before-the-crash")
+        s3.put_object(Bucket="restart-data", Key="kept.csv", Body=b"USER_ID\nu1\n")
     finally:
         server.stop(kill=True)  # kill -9: no clean shutdown
 
@@ -118,6 +119,8 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
     server = start_tailor(data_dir)
     try:
         p = server.client("personalize")
+        kept = server.client("s3").get_object(Bucket="restart-data", Key="kept.csv")
+        assert kept["Body"].read() == b"USER_ID\nu1\n"  # the local S3 lives in the data dir
         groups = {g["name"]: g for g in p.list_dataset_groups()["datasetGroups"]}
         assert "created-just-before-the-crash" in groups
         assert wait(lambda: p.describe_dataset_group(
