@@ -14,6 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -40,6 +41,29 @@ def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL_STS": s3_endpoint,
         **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": region,
     }
+
+
+def _local_app(app: Any) -> Any:
+    """Give the app Chalice's local-mode behaviour, as ``chalice.local.create_local_server``."""
+    from chalice.local import CustomLocalChalice, LocalChalice
+
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return app
+
+
+def _handler_class() -> type:
+    """Chalice's request handler with Nagle's algorithm off (stock ``chalice local`` waits
+    ~40 ms for a delayed ACK on every response) and request lines logged at DEBUG."""
+    from chalice.local import ChaliceRequestHandler
+
+    class Handler(ChaliceRequestHandler):
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("%s " + format, self.address_string(), *args)
+
+    return Handler
 
 
 def _journal_moto(path: Path, endpoint: str) -> None:
@@ -98,18 +122,18 @@ class TailorServer:
 
     def _start_app(self) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, create_local_server
+        from chalice.local import LocalDevServer
 
         import app as tailor_app
         from chalicelib.jobs.runner import start_worker
         from chalicelib.state.context import context
 
-        ChaliceRequestHandler.disable_nagle_algorithm = True
         ctx = context()
         if self.worker:
             self._worker = start_worker(ctx)
         config = Config.create(chalice_stage="dev", app_name="tailor")
-        self._server = create_local_server(tailor_app.app, config, self.host, self.port)
+        self._server = LocalDevServer(_local_app(tailor_app.app), config, self.host, self.port,
+                                      handler_cls=_handler_class())
         self.port = self._server.server.server_address[1]
         self.endpoint = f"http://{self.host}:{self.port}"
         thread = threading.Thread(target=self._server.server.serve_forever, daemon=True,
