@@ -23,7 +23,8 @@ ALLOWED = {
              "chalicelib.errors", "chalicelib.config", "chalicelib.runtime.artifacts",
              "chalicelib.resources.catalogue", "chalicelib.resources.schema_rules"),
     "runtime": ("chalicelib.runtime", "chalicelib.state", "chalicelib.algorithms",
-                "chalicelib.errors", "chalicelib.config", "chalicelib.resources.catalogue"),
+                "chalicelib.errors", "chalicelib.config", "chalicelib.resources.catalogue",
+                "chalicelib.resources.schema_rules"),
     "resources": ("chalicelib.resources", "chalicelib.state", "chalicelib.errors",
                   "chalicelib.config", "chalicelib.protocol.pagination"),
 }

@@ -4,19 +4,25 @@ For each user u the least-squares problem with confidence c_ui = 1 + alpha·w_ui
 
     (YᵀY + λ_u I + Yᵀ(C_u − I)Y) x_u = Yᵀ C_u p_u,
 
-where p_ui = 1 on observed items. Like ``implicit``'s ``cg`` solver (Takács, Pilászy & Tikk
-2011) each sweep runs a few CG steps warm-started from the previous factors. All rows are
-solved together: rows are cut into chunks of about ``_CHUNK_NNZ`` interactions, and for a
-chunk the sparse correction Yᵀ(C_u − I)Y·p is one block-sparse mat-vec (the dot products
-y_i·p_u over the chunk's interactions, a BSR matrix whose 1×f blocks are the gathered item
-factors) followed by one CSR × dense product. Chunks run on a small thread pool; scipy's
-sparse kernels and numpy release the GIL, and every chunk writes a disjoint slice, so the
-result does not depend on scheduling.
+where p_ui = 1 on observed items (items are solved the same way with the roles swapped).
+Like ``implicit``'s ``cg`` solver (Takács, Pilászy & Tikk 2011) each sweep runs a few CG
+steps warm-started from the previous factors, but batched over all rows with numpy:
+
+* the factors are rotated into the eigenbasis of YᵀY (orthogonal, dot products unchanged),
+  where YᵀY + λ_u I is diagonal: no dense f x f product inside the CG loop, and that diagonal
+  is an exact Jacobi preconditioner for the shared part of every system;
+* rows are sorted by length and cut into cache-sized chunks of similar-length rows; a chunk's
+  observed item factors are gathered into a zero-weight-padded ``(rows, length, f)`` array,
+  so the sparse term Yᵀ(C_u − I)Y·d is two batched matrix products (``G @ d`` for the dot
+  products y_i·d_u, then the confidence-weighted sum of the rows of ``G``);
+* chunks run on a small thread pool (numpy releases the GIL); each chunk writes its own rows,
+  so results do not depend on scheduling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
@@ -27,69 +33,117 @@ from .base import ModelFitError, Recommender, check_histories, check_user_items,
 
 __all__ = ["ImplicitALS"]
 
-_CHUNK_NNZ = 1 << 16
-_CHUNK_ROWS = 1 << 12
+_CHUNK_BYTES = 1 << 22  # gathered factors per chunk: small enough to stay in cache
+_CHUNK_ROWS = 512
+# Every BLAS call is kept below OpenBLAS's multi-threading thresholds (m·n·k < 2^18 for gemm,
+# m·n < 9216 for gemv): its own threads would spin and compete with the chunk thread pool.
+_BLAS_ROWS = 32
+_BLAS_DEPTH = 128
 
 
-def _chunk_bounds(indptr: np.ndarray) -> np.ndarray:
-    """Row boundaries so each chunk holds about ``_CHUNK_NNZ`` entries / ``_CHUNK_ROWS`` rows."""
-    n_rows = len(indptr) - 1
-    by_nnz = np.searchsorted(indptr, np.arange(0, indptr[-1], _CHUNK_NNZ))
-    by_rows = np.arange(0, n_rows, _CHUNK_ROWS)
-    return np.unique(np.concatenate([by_nnz, by_rows, [n_rows]]))
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a tall ``a``, as a stack of ``_BLAS_ROWS``-row products."""
+    n, k = a.shape
+    cut = n - n % _BLAS_ROWS
+    out = np.empty((n, b.shape[1]), dtype=np.result_type(a, b))
+    stack = np.ascontiguousarray(a[:cut]).reshape(-1, _BLAS_ROWS, k)
+    np.matmul(stack, b, out=out[:cut].reshape(-1, _BLAS_ROWS, b.shape[1]))
+    np.matmul(a[cut:], b, out=out[cut:])
+    return out
+
+
+def _gram(y: np.ndarray) -> np.ndarray:
+    """``yᵀy`` in float64, accumulated over stacks of ``_BLAS_ROWS``-row blocks."""
+    f = y.shape[1]
+    gram = np.zeros((f, f))
+    step = _BLAS_ROWS * 256
+    for start in range(0, y.shape[0], step):
+        block = y[start : start + step].astype(np.float64)
+        cut = block.shape[0] - block.shape[0] % _BLAS_ROWS
+        stack = block[:cut].reshape(-1, _BLAS_ROWS, f)
+        gram += np.matmul(stack.transpose(0, 2, 1), stack).sum(axis=0)
+        gram += block[cut:].T @ block[cut:]
+    return gram
+
+
+def _plan(indptr: np.ndarray, f: int) -> list[np.ndarray]:
+    """Non-empty rows sorted by length, cut into chunks of about ``_CHUNK_BYTES`` of factors."""
+    lengths = np.diff(indptr)
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    total = np.concatenate([[0], np.cumsum(lengths[order])])
+    by_size = np.searchsorted(total, np.arange(0, total[-1], max(1, _CHUNK_BYTES // (4 * f))))
+    by_rows = np.arange(0, order.size, _CHUNK_ROWS)
+    bounds = np.unique(np.concatenate([by_size, by_rows, [order.size]])).tolist()
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
 
 
 def _cg_chunk(
     r: sp.csr_matrix,
     y: np.ndarray,
-    gram: np.ndarray,
+    diag: np.ndarray,
+    rotation: np.ndarray,
     reg: np.ndarray,
     alpha: float,
     steps: int,
     x0: np.ndarray | None,
     out: np.ndarray,
-    a: int,
-    b: int,
+    rows: np.ndarray,
+    buffer: np.ndarray,
 ) -> None:
-    """Run ``steps`` CG steps for rows ``a:b`` of ``r`` and write the solution to ``out[a:b]``."""
-    lo, hi = int(r.indptr[a]), int(r.indptr[b])
-    n_rows, nnz, f = b - a, hi - lo, y.shape[1]
-    if nnz == 0:  # right-hand side is zero and the system is positive definite
-        out[a:b] = 0.0
-        return
-    cols = r.indices[lo:hi]
-    conf = alpha * r.data[lo:hi]  # c_ui - 1
-    ptr = r.indptr[a : b + 1] - lo
-    gathered = np.take(y, cols, axis=0)
-    owner = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(ptr))
-    dots = sp.bsr_matrix(
-        (gathered.reshape(nnz, 1, f), owner, np.arange(nnz + 1, dtype=np.int64)),
-        shape=(nnz, n_rows * f),
-        blocksize=(1, f),
-    )
-    weighted = sp.csr_matrix((conf, cols, ptr), shape=(n_rows, y.shape[0]))
-    lam = reg[a:b, None]
+    """Preconditioned CG for ``rows`` of ``r`` in the eigenbasis of YᵀY; writes ``out[rows]``.
 
-    x = np.zeros((n_rows, f), dtype=np.float32) if x0 is None else x0[a:b].copy()
-    weighted.data = (1.0 + conf) - conf * (dots @ x.ravel())
-    resid = weighted @ y - x @ gram - lam * x
-    direction = resid.copy()
-    rs = np.einsum("ij,ij->i", resid, resid)
+    ``diag`` holds the eigenvalues of YᵀY and ``y`` the rotated factors; ``buffer`` is this
+    thread's float32 scratch of at least ``len(rows) * max_length * f`` values.
+    """
+    n, f = rows.size, y.shape[1]
+    starts = r.indptr[rows]
+    lengths = r.indptr[rows + 1] - starts
+    # pad every row to n_blocks * depth entries, depth <= _BLAS_DEPTH
+    n_blocks = -(-int(lengths.max()) // _BLAS_DEPTH)
+    depth = -(-int(lengths.max()) // n_blocks)
+    width = n_blocks * depth
+    valid = np.arange(width)[None, :] < lengths[:, None]
+    flat = np.where(valid, starts[:, None] + np.arange(width)[None, :], 0)
+    conf = np.where(valid, alpha * r.data[flat], np.float32(0))  # c_ui - 1, 0 on padding
+    scratch = buffer[: n * width * f].reshape(n * width, f)
+    factors = np.take(y, r.indices[flat].ravel(), axis=0, out=scratch, mode="clip")
+    factors = factors.reshape(n, n_blocks, depth, f)
+
+    def correction(v: np.ndarray, coef: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Σ_i coef(y_i·v_u) y_i for every row u of the chunk."""
+        dots = np.matmul(factors, v[:, None, :, None]).reshape(n, width)
+        weights = coef(dots).reshape(n, n_blocks, 1, depth)
+        return np.matmul(weights, factors).sum(axis=(1, 2))
+
+    precond = diag[None, :] + reg[rows, None]  # YᵀY + λ_u I, diagonal in this basis
+    x = np.zeros((n, f), dtype=np.float32) if x0 is None else _matmul(x0[rows], rotation)
+    target = valid + conf  # c_ui on observed items, 0 on padding
+    resid = correction(x, lambda d: target - conf * d)  # Σ (c − (c − 1) y·x) y
+    resid -= precond * x
+    z = resid / precond
+    direction = z.copy()
+    rz = _rowdot(resid, z)
     for _ in range(steps):
-        if not np.any(rs > 1e-20):
+        if not np.any(rz > 1e-20):
             break
-        weighted.data = conf * (dots @ direction.ravel())
-        a_dir = weighted @ y + direction @ gram + lam * direction
-        curvature = np.einsum("ij,ij->i", direction, a_dir)
-        step = np.divide(rs, curvature, out=np.zeros_like(rs), where=curvature > 0)
+        a_dir = correction(direction, lambda d: conf * d)
+        a_dir += precond * direction
+        curvature = _rowdot(direction, a_dir)
+        step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
         x += step[:, None] * direction
         resid -= step[:, None] * a_dir
-        rs_new = np.einsum("ij,ij->i", resid, resid)
-        beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
+        np.divide(resid, precond, out=z)
+        rz_new = _rowdot(resid, z)
+        beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
         direction *= beta[:, None]
-        direction += resid
-        rs = rs_new
-    out[a:b] = x
+        direction += z
+        rz = rz_new
+    out[rows] = _matmul(x, rotation.T)
 
 
 def _solve(
@@ -101,21 +155,31 @@ def _solve(
     x0: np.ndarray | None,
     n_threads: int,
 ) -> np.ndarray:
-    """Batched CG solve of every row of ``r`` against fixed factors ``y``."""
-    gram = (y.T.astype(np.float64) @ y).astype(np.float32)
-    out = np.empty((r.shape[0], y.shape[1]), dtype=np.float32)
-    bounds = _chunk_bounds(r.indptr)
-    jobs = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    """Batched CG solve of every row of ``r`` against the fixed factors ``y``."""
+    f = y.shape[1]
+    eigvals, q = np.linalg.eigh(_gram(y))
+    diag = np.maximum(eigvals, 0.0).astype(np.float32)
+    rotation = q.astype(np.float32)
+    y_rot = _matmul(y, rotation)
+    out = np.zeros((r.shape[0], f), dtype=np.float32)  # empty rows solve to zero
+    chunks = _plan(r.indptr, f)
+    lengths = np.diff(r.indptr)
+    longest = [int(lengths[c[-1]]) for c in chunks]
+    scratch = max((c.size * (m + m // _BLAS_DEPTH + 1) * f for c, m in zip(chunks, longest)), default=0)
+    local = threading.local()
 
-    def run(job: tuple[int, int]) -> None:
-        _cg_chunk(r, y, gram, reg, alpha, steps, x0, out, job[0], job[1])
+    def run(rows: np.ndarray) -> None:
+        buffer = getattr(local, "buffer", None)
+        if buffer is None:
+            buffer = local.buffer = np.empty(scratch, dtype=np.float32)
+        _cg_chunk(r, y_rot, diag, rotation, reg, alpha, steps, x0, out, rows, buffer)
 
-    if n_threads <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            run(job)
+    if n_threads <= 1 or len(chunks) <= 1:
+        for rows in chunks:
+            run(rows)
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(run, jobs))
+            list(pool.map(run, chunks))
     return out
 
 

@@ -1,23 +1,64 @@
-"""Read a dataset's imported segments back as columns."""
+"""Read a dataset back as typed columns: bulk segments (imports) plus PUT records."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
 
+from chalicelib.resources.schema_rules import DatasetSchema, Field, parse_schema
 from chalicelib.state.blobs import get_arrays
 from chalicelib.state.context import Context
 
+SOURCES = frozenset({"BULK", "PUT"})
 
-def dataset_columns(ctx: Context, dataset_arn: str) -> dict[str, np.ndarray] | None:
-    """All rows of a dataset (every active segment, oldest first), or None if it has none."""
+
+def schema_of(ctx: Context, dataset_arn: str) -> DatasetSchema:
+    dataset = ctx.store.one(dataset_arn)
+    return parse_schema(ctx.store.one(dataset.attrs["schemaArn"]).attrs["schema"])
+
+
+def _typed(field: Field, values: list[object]) -> np.ndarray:
+    if field.type == "string":
+        return np.array(["" if v is None else str(v) for v in values], dtype=np.str_)
+    if field.type == "boolean":
+        return np.array([bool(v) for v in values], dtype=bool)
+    if field.type in ("int", "long"):
+        return np.array([0 if v is None else v for v in values], dtype=np.int64)
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def put_columns(ctx: Context, dataset_arn: str, schema: DatasetSchema,
+                ) -> dict[str, np.ndarray] | None:
+    rows = ctx.store.db.execute("SELECT fields FROM put_rows WHERE dataset_arn = ? ORDER BY id",
+                                [dataset_arn]).fetchall()
+    if not rows:
+        return None
+    parsed = [json.loads(r[0]) for r in rows]
+    return {f.name: _typed(f, [p.get(f.name) for p in parsed]) for f in schema.fields}
+
+
+def bulk_parts(ctx: Context, dataset_arn: str) -> list[dict[str, np.ndarray]]:
     keys = [r[0] for r in ctx.store.db.execute(
         "SELECT key FROM segments WHERE dataset_arn = ? ORDER BY created, key", [dataset_arn])]
-    if not keys:
+    return [get_arrays(ctx.blobs, k) for k in keys]
+
+
+def dataset_columns(ctx: Context, dataset_arn: str,
+                    sources: Iterable[str] = SOURCES) -> dict[str, np.ndarray] | None:
+    """All rows of a dataset from the given sources (bulk first, oldest first), or None."""
+    sources = set(sources)
+    schema = schema_of(ctx, dataset_arn)
+    parts = bulk_parts(ctx, dataset_arn) if "BULK" in sources else []
+    put = put_columns(ctx, dataset_arn, schema) if "PUT" in sources else None
+    if put is not None:
+        parts.append(put)
+    if not parts:
         return None
-    parts = [get_arrays(ctx.blobs, k) for k in keys]
-    names = [n for n in parts[-1] if not n.startswith("__")]
-    return {n: np.concatenate([p[n] for p in parts if n in p]) for n in names}
+    return {f.name: np.concatenate([p[f.name] for p in parts if f.name in p])
+            for f in schema.fields if any(f.name in p for p in parts)}
 
 
 def interaction_matrix(users: np.ndarray, items: np.ndarray,

@@ -105,6 +105,7 @@ def remove(ctx: Context, res: Resource) -> None:
             rows = db.execute("SELECT key FROM segments WHERE dataset_arn = ?", [res.arn])
             blobs.extend(r[0] for r in rows.fetchall())
             db.execute("DELETE FROM segments WHERE dataset_arn = ?", [res.arn])
+            db.execute("DELETE FROM put_rows WHERE dataset_arn = ?", [res.arn])
             for job in ctx.store.find("dataset-import-job", parent=res.arn):
                 ctx.store.remove(job.arn)
         ctx.store.remove(res.arn)

@@ -30,6 +30,7 @@ from chalicelib.resources import (
     campaigns,
     dataset_groups,
     datasets,
+    event_trackers,
     import_jobs,
     recipes,
     schemas,
@@ -37,13 +38,13 @@ from chalicelib.resources import (
     solutions,
     tags,
 )
-from chalicelib.runtime import recommend
+from chalicelib.runtime import events, recommend
 from chalicelib.state.context import Context
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     dataset_groups, schemas, datasets, import_jobs, solutions, solution_versions, campaigns,
-    recipes, tags, recommend,
+    recipes, tags, event_trackers, recommend, events,
 )
 _READ_ONLY = ("Describe", "List", "Get")
 

@@ -48,6 +48,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX segments_dataset ON segments (dataset_arn, created)")
 
 
+@migrations()
+def m002_put_rows(db: sqlite_utils.Database) -> None:
+    """Records sent one by one (PutEvents, PutUsers, PutItems, PutActions, ...)."""
+    db.execute("""CREATE TABLE put_rows (
+        id INTEGER PRIMARY KEY, dataset_arn TEXT NOT NULL, user_id TEXT, session_id TEXT,
+        record_id TEXT, ts INTEGER, fields TEXT NOT NULL, created REAL NOT NULL)""")
+    db.execute("CREATE INDEX put_rows_session ON put_rows (dataset_arn, session_id) "
+               "WHERE user_id IS NULL")
+    db.execute("CREATE INDEX put_rows_user ON put_rows (dataset_arn, user_id, id)")
+    db.execute("CREATE INDEX put_rows_dataset ON put_rows (dataset_arn, id)")
+
+
 @dataclass
 class Resource:
     arn: str
