@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import Status
+from chalicelib.state.lifecycle import PENDING, Status
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
-_UPDATE_KEYS = {"campaign": "latestCampaignUpdate", "solution": "latestSolutionUpdate"}
+_UPDATE_KEYS = {"campaign": "latestCampaignUpdate", "solution": "latestSolutionUpdate",
+                "dataset": "latestDatasetUpdate"}
 
 
 class JobFailed(Exception):
@@ -38,9 +39,10 @@ def fail(ctx: Context, arn: str, action: str, reason: str) -> None:
         update_key = _UPDATE_KEYS.get(res.kind)
         if action == "update" and update_key:
             _finish_update(ctx, res, update_key, Status.CREATE_FAILED, reason)
-        elif action == "create" and res.status in (Status.CREATE_PENDING,
-                                                   Status.CREATE_IN_PROGRESS):
-            res.status, res.failure_reason = Status.CREATE_FAILED, reason
+        elif action == "create" and res.status in PENDING:
+            res.failure_reason = reason
+            res.status = Status.FAILED if res.status in (Status.PENDING, Status.IN_PROGRESS) \
+                else Status.CREATE_FAILED
             ctx.store.save(res)
         else:
             log.error("%s of %s failed: %s", action, arn, reason)
@@ -74,6 +76,15 @@ def update_campaign(ctx: Context, res: Resource) -> None:
                          minProvisionedTPS=update["minProvisionedTPS"],
                          campaignConfig=update["campaignConfig"])
         res.status, res.failure_reason = Status.ACTIVE, None
+        ctx.store.save(res)
+
+
+def update_dataset(ctx: Context, res: Resource) -> None:
+    """Switch the dataset to its new schema (checked compatible at UpdateDataset)."""
+    with ctx.store.transaction():
+        res = ctx.store.one(res.arn)
+        update = _finish_update(ctx, res, "latestDatasetUpdate", Status.ACTIVE)
+        res.attrs["schemaArn"] = update["schemaArn"]
         ctx.store.save(res)
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.jobs import dataset_import, lifecycle, train
+from chalicelib.jobs import dataset_import, deletion, export, lifecycle, train
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
 from chalicelib.state.store import Job, Resource
@@ -27,8 +27,13 @@ ACTIONS: dict[tuple[str, str], JobFn] = {
     ("campaign", "create"): lifecycle.deploy_campaign,
     ("campaign", "update"): lifecycle.update_campaign,
     ("solution", "update"): lifecycle.update_solution,
+    ("dataset", "update"): lifecycle.update_dataset,
+    ("dataset-export-job", "create"): export.run,
+    ("data-deletion-job", "create"): deletion.run,
 }
 _drain_lock = threading.Lock()
+_RESUMED = {Status.CREATE_IN_PROGRESS: Status.CREATE_PENDING,
+            Status.IN_PROGRESS: Status.PENDING}
 
 
 def _action(kind: str, action: str) -> JobFn:
@@ -84,8 +89,8 @@ def recover(ctx: Context) -> None:
             ctx.store.finish(job, reason)
             log.warning("job %s for %s failed: %s", job.id, job.arn, reason)
             continue
-        if res is not None and res.status == Status.CREATE_IN_PROGRESS:
-            ctx.store.set_status(job.arn, Status.CREATE_PENDING)
+        if res is not None and res.status in _RESUMED:
+            ctx.store.set_status(job.arn, _RESUMED[Status(res.status)])
         ctx.store.requeue(job)
         log.warning("job %s for %s was interrupted; resuming it", job.id, job.arn)
 

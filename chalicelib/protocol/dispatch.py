@@ -30,7 +30,9 @@ from chalicelib.resources import (
     campaigns,
     dataset_groups,
     datasets,
+    deletion_jobs,
     event_trackers,
+    export_jobs,
     import_jobs,
     recipes,
     schemas,
@@ -44,7 +46,7 @@ from chalicelib.state.context import Context
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     dataset_groups, schemas, datasets, import_jobs, solutions, solution_versions, campaigns,
-    recipes, tags, event_trackers, recommend, events,
+    recipes, tags, event_trackers, export_jobs, deletion_jobs, recommend, events,
 )
 _READ_ONLY = ("Describe", "List", "Get")
 

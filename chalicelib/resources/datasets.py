@@ -11,10 +11,10 @@ from chalicelib.errors import (
     ResourceInUseException,
 )
 from chalicelib.resources import common, dataset_groups, schemas
-from chalicelib.resources.schema_rules import dataset_type
+from chalicelib.resources.schema_rules import dataset_type, parse_schema
 from chalicelib.state import arns
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import PENDING
+from chalicelib.state.lifecycle import PENDING, Status
 
 KIND = common.Kind("dataset", "datasetArn", summary_keys=("datasetType",))
 
@@ -68,3 +68,48 @@ def delete_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"Dataset {res.arn} is in use by {busy[0].arn} ({busy[0].status}); wait for "
                 "it to finish before deleting the dataset.")
         return common.start_delete(ctx, KIND, res)
+
+
+def _check_compatible(old_text: str, new_text: str, domain: str | None) -> None:
+    old, new = parse_schema(old_text, domain), parse_schema(new_text, domain)
+    if old.dataset_type != new.dataset_type:
+        raise InvalidInputException(
+            f"The new schema describes {new.dataset_type} records; the dataset holds "
+            f"{old.dataset_type}.")
+    for field in old.fields:
+        replacement = new.field(field.name)
+        if replacement is None or replacement.type != field.type:
+            raise InvalidInputException(
+                f"The new schema must keep field {field.name} ({field.type}): existing data "
+                "uses it. A new schema may only add fields.")
+    added = [f.name for f in new.fields if old.field(f.name) is None and not f.nullable]
+    if added:
+        raise InvalidInputException(
+            f"Added fields {added} must be nullable ([\"null\", type]): existing rows have "
+            "no value for them.")
+
+
+def update_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.store.transaction():
+        res = common.require(ctx, KIND, params["datasetArn"])
+        common.require_active(res, KIND, "before its schema can be replaced")
+        update = res.attrs.get("latestDatasetUpdate") or {}
+        importing = [j for j in ctx.store.find("dataset-import-job", parent=res.arn)
+                     if j.status in PENDING]
+        if update.get("status") in PENDING or importing:
+            raise ResourceInUseException(
+                f"Dataset {res.arn} has an update or import in progress; wait for it.")
+        new = common.require(ctx, schemas.KIND, params["schemaArn"])
+        old = ctx.store.one(res.attrs["schemaArn"])
+        group = ctx.store.one(res.attrs["datasetGroupArn"])
+        if new.attrs.get("domain") != group.attrs.get("domain"):
+            raise InvalidInputException(
+                f"Schema {new.arn} has domain {new.attrs.get('domain') or 'none'}; the dataset "
+                f"group's is {group.attrs.get('domain') or 'none'}.")
+        _check_compatible(old.attrs["schema"], new.attrs["schema"], group.attrs.get("domain"))
+        res.attrs["latestDatasetUpdate"] = {
+            "schemaArn": new.arn, "status": Status.CREATE_PENDING.value,
+            "creationDateTime": res.updated, "lastUpdatedDateTime": res.updated}
+        ctx.store.save(res)
+        ctx.store.enqueue(res.arn, "update")
+    return {"datasetArn": res.arn}

@@ -14,11 +14,22 @@ class Status(StrEnum):
     CREATE_STOPPED = "CREATE STOPPED"
     DELETE_PENDING = "DELETE PENDING"
     DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+    # Data deletion jobs use their own vocabulary.
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
 
 
-PENDING = frozenset({Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS})
+PENDING = frozenset({Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS, Status.PENDING,
+                     Status.IN_PROGRESS})
 DELETING = frozenset({Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS})
-TERMINAL = frozenset({Status.ACTIVE, Status.CREATE_FAILED, Status.CREATE_STOPPED})
+TERMINAL = frozenset({Status.ACTIVE, Status.CREATE_FAILED, Status.CREATE_STOPPED,
+                      Status.COMPLETED, Status.FAILED})
+# Data deletion jobs: the phase names of the create chain, in their own words.
+DELETION_JOB = {Status.CREATE_PENDING: Status.PENDING,
+                Status.CREATE_IN_PROGRESS: Status.IN_PROGRESS,
+                Status.ACTIVE: Status.COMPLETED, Status.CREATE_FAILED: Status.FAILED}
 
 # Allowed (from, to) moves; anything else is a bug in the caller.
 TRANSITIONS = frozenset({
@@ -34,6 +45,11 @@ TRANSITIONS = frozenset({
     (Status.CREATE_FAILED, Status.DELETE_PENDING),
     (Status.CREATE_STOPPED, Status.DELETE_PENDING),
     (Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS),
+    (Status.PENDING, Status.IN_PROGRESS),
+    (Status.PENDING, Status.FAILED),
+    (Status.IN_PROGRESS, Status.COMPLETED),
+    (Status.IN_PROGRESS, Status.FAILED),
+    (Status.IN_PROGRESS, Status.PENDING),  # resumed after a crash
 })
 
 
