@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from chalicelib.errors import (
@@ -43,6 +44,9 @@ def create_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"Dataset group {group.arn} already has a {canonical} dataset ({arn}).")
         attrs = {"datasetGroupArn": group.arn, "datasetType": canonical,
                  "schemaArn": schema.arn}
+        if canonical == "Action_Interactions":
+            # The service creates a tracker for action interactions; its id is on the dataset.
+            attrs["trackingId"] = str(uuid.uuid4())
         common.create(ctx, KIND, arn, name, group.arn, attrs, params.get("tags"))
     return {"datasetArn": arn}
 

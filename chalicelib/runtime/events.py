@@ -33,16 +33,18 @@ _ID_FIELD = {"Users": "USER_ID", "Items": "ITEM_ID", "Actions": "ACTION_ID"}
 
 
 def _tracker(ctx: Context, tracking_id: str) -> Resource:
+    """The event tracker (or Action_Interactions dataset) that owns a trackingId."""
     row = ctx.store.db.execute(
-        "SELECT arn FROM resources WHERE kind = 'event-tracker' "
+        "SELECT arn FROM resources WHERE kind IN ('event-tracker', 'dataset') "
         "AND json_extract(attrs, '$.trackingId') = ?", [tracking_id]).fetchone()
     tracker = ctx.store.get(row[0]) if row else None
     if tracker is None:
         raise ResourceNotFoundException(
-            f"No event tracker has trackingId {tracking_id}; CreateEventTracker returns it.")
+            f"No event tracker has trackingId {tracking_id}; CreateEventTracker returns it "
+            "(for action interactions, DescribeDataset of the Action_Interactions dataset).")
     if tracker.status != Status.ACTIVE:
-        raise ResourceInUseException(f"Event tracker {tracker.arn} is {tracker.status}; events "
-                                     "are accepted once it is ACTIVE.")
+        raise ResourceInUseException(f"{tracker.arn} is {tracker.status}; events are accepted "
+                                     "once it is ACTIVE.")
     return tracker
 
 
