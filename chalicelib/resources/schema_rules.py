@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from chalicelib.errors import InvalidInputException
 
@@ -111,8 +112,10 @@ def _field(raw: object, record: str) -> Field:
     return Field(name, kind, nullable, categorical, textual)
 
 
+@lru_cache(maxsize=256)
 def parse_schema(text: str, domain: str | None = None) -> DatasetSchema:
-    """Check an Avro schema string against Personalize's rules."""
+    """Check an Avro schema string against Personalize's rules (schemas are immutable,
+    so results are cached)."""
     try:
         raw = json.loads(text)
     except ValueError as exc:

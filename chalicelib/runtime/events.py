@@ -34,10 +34,8 @@ _ID_FIELD = {"Users": "USER_ID", "Items": "ITEM_ID", "Actions": "ACTION_ID"}
 
 def _tracker(ctx: Context, tracking_id: str) -> Resource:
     """The event tracker (or Action_Interactions dataset) that owns a trackingId."""
-    row = ctx.store.db.execute(
-        "SELECT arn FROM resources WHERE kind IN ('event-tracker', 'dataset') "
-        "AND json_extract(attrs, '$.trackingId') = ?", [tracking_id]).fetchone()
-    tracker = ctx.store.get(row[0]) if row else None
+    found = ctx.store.find_by_attr(("event-tracker", "dataset"), "trackingId", tracking_id)
+    tracker = found[0] if found else None
     if tracker is None:
         raise ResourceNotFoundException(
             f"No event tracker has trackingId {tracking_id}; CreateEventTracker returns it "
@@ -64,13 +62,14 @@ def _dataset(ctx: Context, arn: str, dataset_type: str,
 
 def _group_dataset(ctx: Context, tracker: Resource, suffix: str, dataset_type: str,
                    ) -> tuple[Resource, DatasetSchema]:
-    group = ctx.store.one(tracker.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, suffix)
-    if ctx.store.get(arn) is None:
+    group = tracker.attrs["datasetGroupArn"]
+    arn = arns.arn("dataset", group.rsplit("/", 1)[1], suffix)
+    try:
+        return _dataset(ctx, arn, dataset_type)
+    except ResourceNotFoundException:
         raise ResourceNotFoundException(
-            f"Dataset group {group.arn} has no {dataset_type} dataset to receive these "
-            "records; create it first.")
-    return _dataset(ctx, arn, dataset_type)
+            f"Dataset group {group} has no {dataset_type} dataset to receive these records; "
+            "create it first.") from None
 
 
 def _insert(ctx: Context, dataset: Resource, rows: list[dict[str, Any]],

@@ -122,9 +122,13 @@ class Store:
 
     # -- resources ---------------------------------------------------------------
 
+    def _select(self, where: str, args: list[Any]) -> list[Resource]:
+        rows = self.db.execute(f"SELECT * FROM resources WHERE {where}", args).fetchall()
+        return [Resource.from_row(dict(zip(_COLUMNS, r, strict=True))) for r in rows]
+
     def get(self, arn: str) -> Resource | None:
-        row = self.db.execute("SELECT * FROM resources WHERE arn = ?", [arn]).fetchone()
-        return Resource.from_row(dict(zip(_COLUMNS, row, strict=True))) if row else None
+        found = self._select("arn = ?", [arn])
+        return found[0] if found else None
 
     def one(self, arn: str, kind: str | None = None) -> Resource:
         """The resource at ``arn`` (of ``kind``), or ResourceNotFoundException."""
@@ -136,7 +140,8 @@ class Store:
     def find(self, kind: str, *, name: str | None = None, parent: str | None = None,
              statuses: frozenset[str] | None = None) -> list[Resource]:
         """Resources of ``kind``, newest first (the order AWS lists in)."""
-        where, args = ["kind = ?"], [kind]
+        where: list[str] = ["kind = ?"]
+        args: list[Any] = [kind]
         if name is not None:
             where.append("name = ?")
             args.append(name)
@@ -146,9 +151,12 @@ class Store:
         if statuses is not None:
             where.append(f"status IN ({','.join('?' * len(statuses))})")
             args.extend(sorted(statuses))
-        sql = f"SELECT * FROM resources WHERE {' AND '.join(where)} ORDER BY created DESC, arn"
-        return [Resource.from_row(dict(zip(_COLUMNS, r, strict=True)))
-                for r in self.db.execute(sql, args).fetchall()]
+        return self._select(f"{' AND '.join(where)} ORDER BY created DESC, arn", args)
+
+    def find_by_attr(self, kinds: tuple[str, ...], key: str, value: str) -> list[Resource]:
+        """Resources of ``kinds`` whose ``attrs[key]`` equals ``value``."""
+        return self._select(f"kind IN ({','.join('?' * len(kinds))}) "
+                            f"AND json_extract(attrs, '$.{key}') = ?", [*kinds, value])
 
     def insert(self, res: Resource) -> None:
         row = {**res.__dict__, "attrs": json.dumps(res.attrs)}
