@@ -93,6 +93,9 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Writers queue on this lock rather than on sqlite's busy handler, which sleeps in
+        # growing steps and collapses throughput when many threads write at once.
+        self._write_lock = threading.Lock()
         migrations.apply(self.db)
 
     @property
@@ -112,13 +115,14 @@ class Store:
         if db.conn.in_transaction:
             yield db
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # -- resources ---------------------------------------------------------------
 
