@@ -22,10 +22,10 @@ def _parser() -> argparse.ArgumentParser:
                        default=Path(os.environ.get("TAILOR_DATA_DIR", ".tailor")),
                        help="where the sqlite database and models live (default ./.tailor)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("TAILOR_PORT", 8000)),
+    serve.add_argument("--port", type=int, default=int(os.environ.get("TAILOR_PORT", "8000")),
                        help="Tailor's port (0 = any free port; default 8000)")
     serve.add_argument("--s3-port", type=int,
-                       default=int(os.environ.get("TAILOR_S3_PORT", 8001)),
+                       default=int(os.environ.get("TAILOR_S3_PORT", "8001")),
                        help="the moto server's port (0 = any free port; default 8001)")
     serve.add_argument("--json", action="store_true",
                        help="print the client environment as one JSON line (for scripts)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel
@@ -15,7 +15,7 @@ SERVICES = (CONTROL, RUNTIME, EVENTS)
 TARGET_PREFIX = "AmazonPersonalize."
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
@@ -31,7 +31,7 @@ class Operation:
         return self.service != CONTROL
 
 
-@lru_cache(maxsize=None)
+@cache
 def control_operation(name: str) -> Operation | None:
     model = service_model(CONTROL)
     if name not in model.operation_names:
@@ -39,7 +39,7 @@ def control_operation(name: str) -> Operation | None:
     return Operation(CONTROL, name, model.operation_model(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def rest_routes() -> dict[str, Operation]:
     """``/recommendations`` -> GetRecommendations, ``/events`` -> PutEvents, ..."""
     routes = {}

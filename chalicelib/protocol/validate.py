@@ -9,7 +9,7 @@ A violation raises ``InvalidInputException`` naming the field and the rule.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from botocore.model import Shape
@@ -23,7 +23,7 @@ _JAVA_CLASSES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pattern(java: str) -> re.Pattern[str]:
     for java_class, python_class in _JAVA_CLASSES.items():
         java = java.replace(java_class, python_class if "[" in java else f"[{python_class}]")

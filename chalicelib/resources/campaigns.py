@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import InvalidInputException, ResourceInUseException
-from chalicelib.resources import catalogue, common, quotas, solution_versions, solutions
+from chalicelib.resources import common, quotas, solution_versions, solutions
 from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import DELETING, PENDING, Status

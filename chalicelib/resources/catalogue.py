@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 Kind = Literal["integer", "continuous", "categorical"]
 Scope = Literal["algorithm", "featurization"]
@@ -296,7 +297,7 @@ def algorithm_wire(name: str) -> dict[str, Any]:
     """botocore `Algorithm` dict (DescribeAlgorithm). KeyError for unknown names."""
     params = [p for p in _lookup_algorithm(name) if p.scope == "algorithm"]
 
-    def bound(value: int | float | None, fallback: int, kind: Kind) -> int | float:
+    def bound(value: float | None, fallback: int, kind: Kind) -> int | float:
         v = fallback if value is None else value
         return float(v) if kind == "continuous" else int(v)
 

@@ -10,25 +10,12 @@ from chalicelib.errors import InvalidInputException, ResourceInUseException
 from chalicelib.resources import common, quotas, solutions
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
-from chalicelib.state.store import Resource
 
-KIND = common.Kind("solution-version", "solutionVersionArn",
-                   summary_keys=("trainingMode", "trainingType"), label="solution version")
+KIND = solutions.VERSION_KIND
 # Recipes whose versions may be trained with trainingMode=UPDATE.
 UPDATABLE = frozenset({"aws-user-personalization", "aws-hrnn-coldstart"})
 _SNAPSHOT = ("recipeArn", "datasetGroupArn", "eventType", "performHPO", "performAutoML",
              "performIncrementalUpdate", "solutionConfig")
-
-
-def to_wire(res: Resource, summary: bool = False) -> dict[str, Any]:
-    out = common.to_wire(KIND, res, summary)
-    if res.attrs.get("name") is None:
-        out.pop("name")  # the version name is optional and echoed only if given
-    return out
-
-
-def summary(res: Resource) -> dict[str, Any]:
-    return to_wire(res, summary=True)
 
 
 def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +59,8 @@ def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
 
 
 def describe_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return {"solutionVersion": to_wire(common.require(ctx, KIND, params["solutionVersionArn"]))}
+    res = common.require(ctx, KIND, params["solutionVersionArn"])
+    return {"solutionVersion": solutions.version_wire(res)}
 
 
 def list_solution_versions(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +68,8 @@ def list_solution_versions(ctx: Context, params: dict[str, Any]) -> dict[str, An
     if parent:
         common.require(ctx, solutions.KIND, parent)
     return common.list_resources(ctx, params, "ListSolutionVersions", KIND, "solutionVersions",
-                                 parent=parent, summary=summary)
+                                 parent=parent,
+                                 summary=lambda r: solutions.version_wire(r, summary=True))
 
 
 def stop_solution_version_creation(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from chalicelib.state.lifecycle import DELETING, PENDING, Status
 from chalicelib.state.store import Resource
 
 KIND = common.Kind("solution", "solutionArn", summary_keys=("recipeArn",))
+VERSION_KIND = common.Kind("solution-version", "solutionVersionArn",
+                           summary_keys=("trainingMode", "trainingType"),
+                           label="solution version")
 AUTOML_DEFAULT_RECIPE = "aws-user-personalization"
 
 
@@ -87,12 +90,17 @@ def create_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {"solutionArn": res.arn}
 
 
+def version_wire(res: Resource, summary: bool = False) -> dict[str, Any]:
+    """A solution version's Describe (or summary) shape; its name is echoed only if given."""
+    out = common.to_wire(VERSION_KIND, res, summary)
+    if res.attrs.get("name") is None:
+        out.pop("name")
+    return out
+
+
 def _latest_version(ctx: Context, solution: Resource) -> dict[str, Any] | None:
-    versions = ctx.store.find("solution-version", parent=solution.arn)
-    if not versions:
-        return None
-    from chalicelib.resources import solution_versions
-    return solution_versions.summary(versions[0])
+    versions = ctx.store.find(VERSION_KIND.name, parent=solution.arn)
+    return version_wire(versions[0], summary=True) if versions else None
 
 
 def describe_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def epoch_seconds(value: Any, where: str) -> int:
     except ValueError:
         raise InvalidInputException(f"{where} must be a timestamp, got {value!r}.") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return int(parsed.timestamp())
 
 
