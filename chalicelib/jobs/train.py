@@ -121,7 +121,12 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
         **config.get("algorithmHyperParameters", {}),
         **config.get("featureTransformationParameters", {})})
     group = ctx.store.one(version.attrs["datasetGroupArn"])
-    cols = dataset_columns(ctx, arns.arn("dataset", group.name, "INTERACTIONS"))
+    dataset_arn = arns.arn("dataset", group.name, "INTERACTIONS")
+    # Streamed events up to here are training data; later ones extend users' histories
+    # at serving time (runtime.recommend.live_items).
+    watermark = ctx.store.db.execute("SELECT coalesce(max(id), 0) FROM put_rows WHERE "
+                                     "dataset_arn = ?", [dataset_arn]).fetchone()[0]
+    cols = dataset_columns(ctx, dataset_arn)
     if cols is None:
         raise JobFailed(f"Dataset group {group.arn} has no Interactions data; import some with "
                         "CreateDatasetImportJob first.")
@@ -142,7 +147,9 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
         users, items, timestamps, shape, avoid_repeats)
     _check_stop(ctx, version.arn)
     model = factory(params, shape[1]).fit(full)
-    artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats)
+    artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats,
+                        extras={"dataset_arn": np.array(dataset_arn),
+                                "put_watermark": np.array(watermark)})
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
     ctx.blobs.put(key, artifact.to_bytes())
     with ctx.store.transaction():

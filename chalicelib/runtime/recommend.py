@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from chalicelib.algorithms import softmax, top_n
 from chalicelib.errors import InvalidInputException, ResourceNotFoundException
@@ -16,6 +17,8 @@ from chalicelib.state.context import Context
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
 MAX_INPUT_LIST = 500
+# How many of a user's newest streamed events extend the history at serving time.
+LIVE_EVENTS = 100
 
 
 def _recommendation_id() -> str:
@@ -26,16 +29,40 @@ def _score(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def raw_scores(artifact: Artifact, user_id: str | None) -> tuple[np.ndarray, np.ndarray]:
+def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
+    """Indices of known items the user interacted with through PutEvents after the
+    model's training data were read (newest first, at most ``LIVE_EVENTS``)."""
+    dataset = artifact.extras.get("dataset_arn")
+    if dataset is None:
+        return np.zeros(0, dtype=np.int64)
+    rows = ctx.store.db.execute(
+        "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
+        "ORDER BY id DESC LIMIT ?",
+        [str(dataset), user_id, int(artifact.extras["put_watermark"]), LIVE_EVENTS]).fetchall()
+    index = artifact.item_index
+    return np.array([index[r[0]] for r in rows if r[0] in index], dtype=np.int64)
+
+
+def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Model scores over the catalogue for one user, and the items the user has seen.
 
-    A user the model has never seen gets log-popularity, so softmax gives the
-    popularity distribution (smoothed by one).
+    The user's history is the training history plus the events sent since training
+    (PutEvents), so a new event changes the next recommendations without retraining.
+    A user with no history at all gets log-popularity, so softmax gives the popularity
+    distribution (smoothed by one).
     """
+    n_items = len(artifact.item_ids)
     user = artifact.user_index.get(user_id) if user_id is not None else None
-    if user is None:
+    history = artifact.user_items[user] if user is not None else \
+        sp.csr_matrix((1, n_items), dtype=np.float32)
+    live = live_items(ctx, artifact, user_id) if user_id is not None else np.zeros(0, int)
+    if len(live):
+        extra = sp.csr_matrix((np.ones(len(live), dtype=np.float32),
+                               (np.zeros(len(live), dtype=np.int64), live)), shape=(1, n_items))
+        history = history + extra
+    if history.nnz == 0:
         return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
-    history = artifact.user_items[user]
     return artifact.model.score(history)[0].astype(np.float64), history.indices
 
 
@@ -78,7 +105,7 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("userId"):
             raise InvalidInputException(
                 f"userId is required for campaigns of {recipe.name} ({kind}).")
-        raw, seen = raw_scores(artifact, params["userId"])
+        raw, seen = raw_scores(ctx, artifact, params["userId"])
         probs = softmax(raw)
         idx, _ = top_n(rank_key(artifact, probs, seen), n)
         items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])}
@@ -119,7 +146,7 @@ def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, 
     ranked: list[dict[str, Any]] = []
     if known:
         idx = np.array([index[i] for i in known])
-        raw, seen = raw_scores(artifact, params["userId"])
+        raw, seen = raw_scores(ctx, artifact, params["userId"])
         probs = softmax(raw[idx])
         order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
         ranked = [{"itemId": known[j], "score": _score(probs[j])} for j in order]

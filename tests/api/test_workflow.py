@@ -156,3 +156,24 @@ def test_campaign_update_switches_version(personalize: Any, runtime: Any,
     camp = personalize.describe_campaign(campaignArn=campaign)["campaign"]
     assert camp["solutionVersionArn"] == second and camp["status"] == "ACTIVE"
     assert runtime.get_recommendations(campaignArn=campaign, userId="u1")["itemList"]
+
+
+def test_new_events_change_recommendations_without_retraining(
+        personalize: Any, runtime: Any, tailor: Any, workflow: Workflow,
+        personalized: tuple[str, str, str]) -> None:
+    tracker = personalize.create_event_tracker(name=unique("t"),
+                                               datasetGroupArn=workflow.group_arn)
+    wait(lambda: personalize.describe_event_tracker(
+        eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"])
+    events = tailor.client("personalize-events")
+    cluster = 3
+    liked = [f"i{i}" for i in range(240) if i % 8 == cluster][:6]
+    before = runtime.get_recommendations(campaignArn=personalized[2], userId="newcomer")
+    events.put_events(trackingId=tracker["trackingId"], userId="newcomer", sessionId="s",
+                      eventList=[{"eventType": "click", "itemId": item, "sentAt": 1.8e9}
+                                 for item in liked])
+    after = runtime.get_recommendations(campaignArn=personalized[2], userId="newcomer")
+    top = [i["itemId"] for i in after["itemList"][:10]]
+    assert top != [i["itemId"] for i in before["itemList"][:10]]
+    assert sum(workflow.data.cluster_of_item[i] == cluster for i in top) >= 8
+    assert not set(top) & set(liked)  # no re-consumption in this data: seen items rank last
