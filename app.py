@@ -6,10 +6,12 @@ Routes only; the work happens in ``chalicelib``.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from chalice import Chalice, Rate
+from chalice.app import S3Event
 
-from chalicelib.jobs import runner
+from chalicelib.jobs import runner, s3_trigger
 from chalicelib.protocol import dispatch
 from chalicelib.protocol.model import rest_routes
 from chalicelib.protocol.serialize import JSON_11, REST_JSON
@@ -48,7 +50,20 @@ for _path in rest_routes():
               name=_path.strip("/").replace("-", "_"))(_rest_view(_path))
 
 
+def create_import_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """CreateDatasetImportJob on the API's own path (validation, quotas): S3 imports use it."""
+    op = dispatch.control_operation("AmazonPersonalize.CreateDatasetImportJob")
+    return dispatch.call(ctx, op, params)
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def drain_jobs(event: object) -> dict[str, int]:
-    """Run every queued job (imports, training, campaign deploys, deletions)."""
-    return {"jobs": runner.drain(context())}
+    """Run every queued job (imports, training, campaign deploys, deletions), and the S3
+    imports that waited for an earlier import of their dataset."""
+    return {"jobs": s3_trigger.drain(context(), create_import_job)}
+
+
+@app.on_s3_event(bucket=s3_trigger.trigger_bucket(), events=["s3:ObjectCreated:*"])
+def import_from_s3(event: S3Event) -> dict[str, int]:
+    """A CSV under a prefix TAILOR_S3_IMPORTS maps to a dataset: import it (see s3_trigger)."""
+    return s3_trigger.on_event(context(), event.to_dict(), create_import_job)

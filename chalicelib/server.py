@@ -125,12 +125,17 @@ class TailorServer:
         from chalice.local import LocalDevServer
 
         import app as tailor_app
+        from chalicelib.jobs import s3_trigger
         from chalicelib.jobs.runner import start_worker
         from chalicelib.state.context import context
 
         ctx = context()
         if self.worker:
             self._worker = start_worker(ctx)
+        try:  # S3 events never fire locally: poll the prefixes TAILOR_S3_IMPORTS maps
+            self._s3_watcher = s3_trigger.start_watcher(ctx, tailor_app.create_import_job)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         config = Config.create(chalice_stage="dev", app_name="tailor")
         self._server = LocalDevServer(_local_app(tailor_app.app), config, self.host, self.port,
                                       handler_cls=_handler_class())
@@ -147,6 +152,9 @@ class TailorServer:
         return client_env(self.endpoint, self.s3_endpoint, settings().region)
 
     def stop(self) -> None:
+        watcher = getattr(self, "_s3_watcher", None)
+        if watcher is not None:
+            watcher.stop()
         if getattr(self, "_worker", None):
             self._worker.stop()
         if getattr(self, "_server", None):

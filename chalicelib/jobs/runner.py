@@ -102,12 +102,12 @@ class Worker(threading.Thread):
         super().__init__(name="tailor-worker", daemon=True)
         self.ctx = ctx
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         ctx.wake = self._wake.set
 
     def run(self) -> None:
         recover(self.ctx)
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 drain(self.ctx)
             except Exception:
@@ -116,7 +116,7 @@ class Worker(threading.Thread):
             self._wake.clear()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
 

@@ -64,10 +64,11 @@ def csv_body(seed: int) -> bytes:
 
 
 def test_job_name__valid_for_any_key() -> None:
-    name = job_name("b", "incoming/items/" + "x" * 200 + "/día 1 (copy).CSV", "etag")
-    assert len(name) <= 63 and name.startswith("s3-x")
-    assert name.endswith("-d-a-1-copy-" + name[-8:]) or "copy" in name
-    assert name != job_name("b", "incoming/items/" + "x" * 200 + "/día 1 (copy).CSV", "etag2")
+    key = "incoming/items/" + "x" * 200 + "/día 1 (copy).CSV"
+    name = job_name("b", key, "etag")
+    assert len(name) == 63 and name.startswith("s3-xxx")  # the tail of the key is kept
+    assert name[:-9].endswith("x-d-a-1-copy")
+    assert name != job_name("b", key, "etag2")  # the same key uploaded again
     assert job_name("b", "in/2026-01-02.csv", "e").startswith("s3-in-2026-01-02-")
     assert job_name("b", "+++.csv", "e").startswith("s3-")
 
@@ -126,6 +127,13 @@ def test_s3_handler__errors_are_logged_not_raised(app_client: Client, bucket: st
     assert s3_event(app_client, bucket, "gone/a.csv") == {"error": 1}
 
 
+def test_sample_event__unmapped_bucket_is_ignored(app_client: Client,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    event = json.loads((Path(__file__).resolve().parents[2] / "events/s3_put.json").read_text())
+    monkeypatch.delenv("TAILOR_S3_IMPORTS", raising=False)
+    assert app_client.lambda_.invoke("import_from_s3", event).payload == {"ignored": 1}
+
+
 def _import_jobs(personalize: Any, dataset: str) -> list[dict[str, Any]]:
     jobs = personalize.list_dataset_import_jobs(datasetArn=dataset)["datasetImportJobs"]
     return [personalize.describe_dataset_import_job(
@@ -146,12 +154,10 @@ def _wait_for_imports(personalize: Any, dataset: str, count: int,
 def test_serve_watches_mapped_prefixes(tmp_path: Path) -> None:
     group = unique("g")
     dataset = f"arn:aws:personalize:us-east-1:123456789012:dataset/{group}/INTERACTIONS"
-    settings = {"s3_imports": json.dumps([{"bucket": "tailor-incoming",
-                                           "prefix": "incoming/interactions/",
-                                           "datasetArn": dataset}]),
-                "s3_poll_seconds": "0.2"}
+    imports = json.dumps([{"bucket": "tailor-incoming", "prefix": "incoming/interactions/",
+                           "datasetArn": dataset}])
     data_dir = tmp_path / "data"
-    server = start_tailor(data_dir, **settings)
+    server = start_tailor(data_dir, s3_imports=imports, s3_poll_seconds="0.2")
     try:
         p, s3 = server.client("personalize"), server.client("s3")
         group_arn = p.create_dataset_group(name=group)["datasetGroupArn"]
@@ -176,7 +182,7 @@ def test_serve_watches_mapped_prefixes(tmp_path: Path) -> None:
     # After a restart the local S3 is replayed from its journal: the file is not imported
     # again, and a new one is imported incrementally (files are handled in order, so the
     # second import proves the first file was seen and skipped).
-    server = start_tailor(data_dir, **settings)
+    server = start_tailor(data_dir, s3_imports=imports, s3_poll_seconds="0.2")
     try:
         p, s3 = server.client("personalize"), server.client("s3")
         s3.put_object(Bucket="tailor-incoming", Key="incoming/interactions/day2.csv",
