@@ -23,6 +23,7 @@ __all__ = [
     "load_model",
     "register",
     "save_model",
+    "scalar",
     "softmax",
     "top_n",
 ]
@@ -38,10 +39,13 @@ class Recommender(abc.ABC):
     """Base class of every model: fit on a user x item matrix, score history rows.
 
     Subclasses set a unique class-level ``kind`` and are added to :data:`MODELS` with
-    :func:`register`, which is how :func:`load_model` finds them again.
+    :func:`register`, which is how :func:`load_model` finds them again. ``search_space``
+    declares the tunable constructor arguments for hyperparameter search as
+    ``name -> (scale, low, high)`` with scale ``"int"``, ``"linear"`` or ``"log"``.
     """
 
     kind: ClassVar[str] = ""
+    search_space: ClassVar[Mapping[str, tuple[str, float, float]]] = {}
 
     @abc.abstractmethod
     def fit(self, user_items: sp.csr_matrix) -> Self:

@@ -8,7 +8,7 @@ Scores are ``H @ B``. Memory and time grow as n_items² and n_items³, hence ``m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.linalg
@@ -73,6 +73,7 @@ class EASE(Recommender):
     """
 
     kind = "ease"
+    search_space: ClassVar[Mapping[str, tuple[str, float, float]]] = {"l2": ("log", 10.0, 5000.0)}
 
     def __init__(self, l2: float = 250.0, binarize: bool = False, max_items: int = 6000) -> None:
         if not l2 > 0:

@@ -148,8 +148,8 @@ def holdout_split(
     history_events = events[in_history]
     history_indptr = np.concatenate([[0], np.cumsum(cut)])
     rel_rows, rel_items = row[~in_history], items[events[~in_history]]
-    key = np.unique(rel_rows * (int(items.max()) + 1) + rel_items)
-    rel_rows, rel_items = np.divmod(key, int(items.max()) + 1)
+    n_items = int(items.max()) + 1
+    rel_rows, rel_items = np.divmod(np.unique(rel_rows * n_items + rel_items), n_items)
     relevant_indptr = np.concatenate([[0], np.cumsum(np.bincount(rel_rows, minlength=size))])
     return Holdout(
         train_mask=train_mask,
@@ -208,9 +208,9 @@ def ranking_metrics(
         top = hits[:, :k]
         values[f"precision_at_{k}"] = top.sum(axis=1) / float(k)
         dcg = top @ discount[:k]
-        values[f"normalized_discounted_cumulative_gain_at_{k}"] = dcg / ideal[
-            np.minimum(n_relevant, k)
-        ]
+        values[f"normalized_discounted_cumulative_gain_at_{k}"] = (
+            dcg / ideal[np.minimum(n_relevant, k)]
+        )
     first = np.argmax(hits, axis=1)
     values["mean_reciprocal_rank_at_25"] = np.where(hits.any(axis=1), 1.0 / (first + 1.0), 0.0)
 

@@ -17,8 +17,9 @@ Each row keeps its ``max_neighbors`` largest similarities (ties: lower item inde
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,6 +66,10 @@ class Sims(Recommender):
     """
 
     kind = "sims"
+    search_space: ClassVar[Mapping[str, tuple[str, float, float]]] = {
+        "popularity_discount_factor": ("linear", 0.0, 1.0),
+        "min_cointeraction_count": ("int", 0, 10),
+    }
 
     def __init__(
         self,
@@ -111,7 +116,7 @@ class Sims(Recommender):
         cuts = np.searchsorted(work, np.arange(_BLOCK_WORK, work[-1], _BLOCK_WORK))
         bounds = np.unique(np.concatenate([[0], cuts, [n_items]]))
         parts = []
-        for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        for start, stop in itertools.pairwise(bounds.tolist()):
             block = (xt[start:stop] @ x).tocoo()
             rows, cols, counts = block.row.astype(np.int64) + start, block.col, block.data
             keep = (rows != cols) & (counts >= max(1, self.min_cointeraction_count))

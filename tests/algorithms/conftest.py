@@ -24,3 +24,9 @@ def planted() -> Events:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def planted_matrix(planted: Events) -> sp.csr_matrix:
+    """All planted events as a user x item count matrix."""
+    return planted.matrix()

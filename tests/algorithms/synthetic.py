@@ -38,8 +38,8 @@ def planted_events(
     n_users: int = 600,
     n_items: int = 300,
     n_clusters: int = 8,
-    events_per_user: tuple[int, int] = (8, 40),
-    p_cluster: float = 0.75,
+    events_per_user: tuple[int, int] = (10, 40),
+    p_cluster: float = 0.8,
     seed: int = 0,
 ) -> Events:
     """Users belong to taste clusters; most events pick an item of their cluster.
