@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from chalice.test import Client
 
 from tests import synthetic
 
@@ -185,3 +186,45 @@ def planted() -> synthetic.Interactions:
 def workflow(personalize: Any, s3: Any, bucket: str,
              planted: synthetic.Interactions) -> Workflow:
     return build_group(personalize, s3, bucket, planted)
+
+
+JSON11 = "application/x-amz-json-1.1"
+
+
+@pytest.fixture
+def app_client(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch,
+               ) -> Iterator[Client]:
+    """The Chalice app in this process (``chalice.test.Client``) on a fresh data dir, with
+    no background worker: jobs run only when a test invokes the scheduled handler."""
+    import app
+    from chalicelib import config
+    from chalicelib.state import context
+
+    monkeypatch.setenv("TAILOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TAILOR_INPROCESS_WORKER", "0")
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(key, tailor.env[key])
+    config.settings.cache_clear()
+    context.context.cache_clear()
+    with Client(app.app, stage_name="test") as client:
+        yield client
+    config.settings.cache_clear()
+    context.context.cache_clear()
+
+
+def call_app(client: Client, operation: str, **params: Any) -> dict[str, Any]:
+    """A control-plane call through ``chalice.test.Client``; asserts it succeeded."""
+    resp = client.http.post("/", body=json.dumps(params), headers={
+        "Content-Type": JSON11, "X-Amz-Target": f"AmazonPersonalize.{operation}"})
+    body = json.loads(resp.body)
+    assert resp.status_code == 200, body
+    return body
+
+
+def drain_app(client: Client) -> int:
+    """Invoke the scheduled ``drain_jobs`` handler; returns how many jobs ran."""
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={},
+        resources=["arn:aws:events:us-east-1:123456789012:rule/drain_jobs"])
+    return client.lambda_.invoke("drain_jobs", event).payload["jobs"]

@@ -2,85 +2,81 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from tests import synthetic
-from tests.conftest import Tailor, build_group, deploy, start_tailor, train, unique, wait
-
-JSON11 = "application/x-amz-json-1.1"
-
-
-@pytest.fixture
-def app_client(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The Chalice app in this process on a fresh data dir, with no background worker."""
-    import app
-    from chalicelib import config
-    from chalicelib.state import context
-
-    monkeypatch.setenv("TAILOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TAILOR_INPROCESS_WORKER", "0")
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(key, tailor.env[key])
-    config.settings.cache_clear()
-    context.context.cache_clear()
-    with Client(app.app, stage_name="test") as client:
-        yield client
-    config.settings.cache_clear()
-    context.context.cache_clear()
-
-
-def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
-    resp = client.http.post("/", body=json.dumps(params), headers={
-        "Content-Type": JSON11, "X-Amz-Target": f"AmazonPersonalize.{operation}"})
-    body = json.loads(resp.body)
-    assert resp.status_code == 200, body
-    return body
-
-
-def drain(client: Any) -> int:
-    event = client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={},
-        resources=["arn:aws:events:us-east-1:123456789012:rule/drain_jobs"])
-    return client.lambda_.invoke("drain_jobs", event).payload["jobs"]
+from tests.conftest import (
+    build_group,
+    call_app,
+    deploy,
+    drain_app,
+    start_tailor,
+    train,
+    unique,
+    wait,
+)
 
 
 def test_scheduled_handler_drains_the_queue(app_client: Any, s3: Any, bucket: str) -> None:
-    group = call(app_client, "CreateDatasetGroup", name="g1")["datasetGroupArn"]
-    status = call(app_client, "DescribeDatasetGroup", datasetGroupArn=group)
+    group = call_app(app_client, "CreateDatasetGroup", name="g1")["datasetGroupArn"]
+    status = call_app(app_client, "DescribeDatasetGroup", datasetGroupArn=group)
     assert status["datasetGroup"]["status"] == "CREATE PENDING"  # nothing runs until drained
-    assert drain(app_client) == 1
-    assert call(app_client, "DescribeDatasetGroup",
-                datasetGroupArn=group)["datasetGroup"]["status"] == "ACTIVE"
-    schema = call(app_client, "CreateSchema", name="s1",
-                  schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
-    dataset = call(app_client, "CreateDataset", name="d1", datasetGroupArn=group,
-                   datasetType="Interactions", schemaArn=schema)["datasetArn"]
-    drain(app_client)
+    assert drain_app(app_client) == 1
+    assert (
+        call_app(app_client, "DescribeDatasetGroup", datasetGroupArn=group)["datasetGroup"][
+            "status"
+        ]
+        == "ACTIVE"
+    )
+    schema = call_app(app_client, "CreateSchema", name="s1", schema=synthetic.INTERACTIONS_SCHEMA)[
+        "schemaArn"
+    ]
+    dataset = call_app(
+        app_client,
+        "CreateDataset",
+        name="d1",
+        datasetGroupArn=group,
+        datasetType="Interactions",
+        schemaArn=schema,
+    )["datasetArn"]
+    drain_app(app_client)
     key = f"{unique('drain')}.csv"
-    s3.put_object(Bucket=bucket, Key=key,
-                  Body=synthetic.planted_interactions(seed=1).to_csv().encode())
-    job = call(app_client, "CreateDatasetImportJob", jobName="j1", datasetArn=dataset,
-               dataSource={"dataLocation": f"s3://{bucket}/{key}"})["datasetImportJobArn"]
-    solution = call(app_client, "CreateSolution", name="sol1", datasetGroupArn=group,
-                    recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
-                    )["solutionArn"]
-    assert drain(app_client) == 2
-    assert call(app_client, "DescribeDatasetImportJob",
-                datasetImportJobArn=job)["datasetImportJob"]["status"] == "ACTIVE"
-    version = call(app_client, "CreateSolutionVersion", solutionArn=solution)
-    assert drain(app_client) == 1
-    described = call(app_client, "DescribeSolutionVersion",
-                     solutionVersionArn=version["solutionVersionArn"])["solutionVersion"]
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=synthetic.planted_interactions(seed=1).to_csv().encode()
+    )
+    job = call_app(
+        app_client,
+        "CreateDatasetImportJob",
+        jobName="j1",
+        datasetArn=dataset,
+        dataSource={"dataLocation": f"s3://{bucket}/{key}"},
+    )["datasetImportJobArn"]
+    solution = call_app(
+        app_client,
+        "CreateSolution",
+        name="sol1",
+        datasetGroupArn=group,
+        recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
+    )["solutionArn"]
+    assert drain_app(app_client) == 2
+    assert (
+        call_app(app_client, "DescribeDatasetImportJob", datasetImportJobArn=job)[
+            "datasetImportJob"
+        ]["status"]
+        == "ACTIVE"
+    )
+    version = call_app(app_client, "CreateSolutionVersion", solutionArn=solution)
+    assert drain_app(app_client) == 1
+    described = call_app(
+        app_client, "DescribeSolutionVersion", solutionVersionArn=version["solutionVersionArn"]
+    )["solutionVersion"]
     assert described["status"] == "ACTIVE"
-    assert drain(app_client) == 0
+    assert drain_app(app_client) == 0
 
 
 def _rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -98,7 +94,8 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
         _, version = train(p, flow.group_arn, "aws-user-personalization")
         campaign = deploy(p, version)
         before = server.client("personalize-runtime").get_recommendations(
-            campaignArn=campaign, userId="u3")["itemList"]
+            campaignArn=campaign, userId="u3"
+        )["itemList"]
         acknowledged = p.create_dataset_group(name="created-just-before-the-crash")
         s3.put_object(Bucket="restart-data", Key="kept.csv", Body=b"USER_ID\nu1\n")
     finally:
@@ -110,11 +107,16 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
     with sqlite3.connect(db) as conn:
         for name, attempts in (("resumed", 1), ("given-up", 3)):
             arn = f"arn:aws:personalize:us-east-1:123456789012:dataset-group/{name}"
-            conn.execute("INSERT INTO resources (arn, kind, name, status, created, updated) "
-                         "VALUES (?, 'dataset-group', ?, 'CREATE IN_PROGRESS', ?, ?)",
-                         (arn, name, now, now))
-            conn.execute("INSERT INTO jobs (arn, action, state, attempts, enqueued) "
-                         "VALUES (?, 'create', 'running', ?, ?)", (arn, attempts, now))
+            conn.execute(
+                "INSERT INTO resources (arn, kind, name, status, created, updated) "
+                "VALUES (?, 'dataset-group', ?, 'CREATE IN_PROGRESS', ?, ?)",
+                (arn, name, now, now),
+            )
+            conn.execute(
+                "INSERT INTO jobs (arn, action, state, attempts, enqueued) "
+                "VALUES (?, 'create', 'running', ?, ?)",
+                (arn, attempts, now),
+            )
 
     server = start_tailor(data_dir)
     try:
@@ -123,21 +125,33 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
         assert kept["Body"].read() == b"USER_ID\nu1\n"  # the local S3 lives in the data dir
         groups = {g["name"]: g for g in p.list_dataset_groups()["datasetGroups"]}
         assert "created-just-before-the-crash" in groups
-        assert wait(lambda: p.describe_dataset_group(
-            datasetGroupArn=acknowledged["datasetGroupArn"])["datasetGroup"])["status"] == \
-            "ACTIVE"
-        resumed = wait(lambda: p.describe_dataset_group(
-            datasetGroupArn=groups["resumed"]["datasetGroupArn"])["datasetGroup"])
+        assert (
+            wait(
+                lambda: p.describe_dataset_group(datasetGroupArn=acknowledged["datasetGroupArn"])[
+                    "datasetGroup"
+                ]
+            )["status"]
+            == "ACTIVE"
+        )
+        resumed = wait(
+            lambda: p.describe_dataset_group(datasetGroupArn=groups["resumed"]["datasetGroupArn"])[
+                "datasetGroup"
+            ]
+        )
         assert resumed["status"] == "ACTIVE"
-        given_up = p.describe_dataset_group(
-            datasetGroupArn=groups["given-up"]["datasetGroupArn"])["datasetGroup"]
+        given_up = p.describe_dataset_group(datasetGroupArn=groups["given-up"]["datasetGroupArn"])[
+            "datasetGroup"
+        ]
         assert given_up["status"] == "CREATE FAILED"
         assert "interrupted" in given_up["failureReason"]
-        assert p.describe_solution_version(
-            solutionVersionArn=version)["solutionVersion"]["status"] == "ACTIVE"
+        assert (
+            p.describe_solution_version(solutionVersionArn=version)["solutionVersion"]["status"]
+            == "ACTIVE"
+        )
         assert p.describe_campaign(campaignArn=campaign)["campaign"]["status"] == "ACTIVE"
         after = server.client("personalize-runtime").get_recommendations(
-            campaignArn=campaign, userId="u3")["itemList"]
+            campaignArn=campaign, userId="u3"
+        )["itemList"]
         assert [i["itemId"] for i in after] == [i["itemId"] for i in before]
     finally:
         server.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +12,7 @@ from chalice.test import Client
 
 from chalicelib.jobs.s3_trigger import job_name
 from tests import synthetic
-from tests.conftest import Tailor, start_tailor, unique, wait
-
-JSON11 = "application/x-amz-json-1.1"
-
-
-@pytest.fixture
-def app_client(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch,
-               ) -> Iterator[Client]:
-    """The Chalice app in this process on a fresh data dir, with no background worker."""
-    import app
-    from chalicelib import config
-    from chalicelib.state import context
-
-    monkeypatch.setenv("TAILOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TAILOR_INPROCESS_WORKER", "0")
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(key, tailor.env[key])
-    config.settings.cache_clear()
-    context.context.cache_clear()
-    with Client(app.app, stage_name="test") as client:
-        yield client
-    config.settings.cache_clear()
-    context.context.cache_clear()
-
-
-def call(client: Client, operation: str, **params: Any) -> dict[str, Any]:
-    resp = client.http.post("/", body=json.dumps(params), headers={
-        "Content-Type": JSON11, "X-Amz-Target": f"AmazonPersonalize.{operation}"})
-    body = json.loads(resp.body)
-    assert resp.status_code == 200, body
-    return body
-
-
-def drain(client: Client) -> int:
-    event = client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={},
-        resources=["arn:aws:events:us-east-1:123456789012:rule/drain_jobs"])
-    return client.lambda_.invoke("drain_jobs", event).payload["jobs"]
+from tests.conftest import call_app, drain_app, start_tailor, unique, wait
 
 
 def s3_event(client: Client, bucket: str, key: str) -> dict[str, int]:
@@ -73,18 +34,28 @@ def test_job_name__valid_for_any_key() -> None:
     assert job_name("b", "+++.csv", "e").startswith("s3-")
 
 
-def test_s3_handler_imports_mapped_csvs(app_client: Client, s3: Any, bucket: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    group = call(app_client, "CreateDatasetGroup", name=unique("g"))["datasetGroupArn"]
-    drain(app_client)
-    schema = call(app_client, "CreateSchema", name=unique("s"),
-                  schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
-    dataset = call(app_client, "CreateDataset", name=unique("d"), datasetGroupArn=group,
-                   datasetType="Interactions", schemaArn=schema)["datasetArn"]
-    drain(app_client)
+def test_s3_handler_imports_mapped_csvs(
+    app_client: Client, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = call_app(app_client, "CreateDatasetGroup", name=unique("g"))["datasetGroupArn"]
+    drain_app(app_client)
+    schema = call_app(
+        app_client, "CreateSchema", name=unique("s"), schema=synthetic.INTERACTIONS_SCHEMA
+    )["schemaArn"]
+    dataset = call_app(
+        app_client,
+        "CreateDataset",
+        name=unique("d"),
+        datasetGroupArn=group,
+        datasetType="Interactions",
+        schemaArn=schema,
+    )["datasetArn"]
+    drain_app(app_client)
     prefix = f"{unique('incoming')}/interactions/"
-    monkeypatch.setenv("TAILOR_S3_IMPORTS", json.dumps(
-        [{"bucket": bucket, "prefix": prefix, "datasetArn": dataset}]))
+    monkeypatch.setenv(
+        "TAILOR_S3_IMPORTS",
+        json.dumps([{"bucket": bucket, "prefix": prefix, "datasetArn": dataset}]),
+    )
     first, second = f"{prefix}day1.csv", f"{prefix}day2.csv"
     s3.put_object(Bucket=bucket, Key=first, Body=csv_body(1))
     s3.put_object(Bucket=bucket, Key=second, Body=csv_body(2))
@@ -99,14 +70,15 @@ def test_s3_handler_imports_mapped_csvs(app_client: Client, s3: Any, bucket: str
     assert s3_event(app_client, bucket, unmapped) == {"ignored": 1, "waiting": 1}
     assert s3_event(app_client, bucket, first) == {"known": 1, "waiting": 1}  # a duplicate
     # The scheduled handler runs the first import, then submits and runs the second.
-    assert drain(app_client) == 2
+    assert drain_app(app_client) == 2
 
-    jobs = call(app_client, "ListDatasetImportJobs")["datasetImportJobs"]
+    jobs = call_app(app_client, "ListDatasetImportJobs")["datasetImportJobs"]
     assert len(jobs) == 2  # nothing for the .txt file or the unmapped prefix
     described = {}
     for job in jobs:
-        res = call(app_client, "DescribeDatasetImportJob",
-                   datasetImportJobArn=job["datasetImportJobArn"])["datasetImportJob"]
+        res = call_app(
+            app_client, "DescribeDatasetImportJob", datasetImportJobArn=job["datasetImportJobArn"]
+        )["datasetImportJob"]
         described[res["dataSource"]["dataLocation"]] = res
     assert set(described) == {f"s3://{bucket}/{first}", f"s3://{bucket}/{second}"}
     one, two = described[f"s3://{bucket}/{first}"], described[f"s3://{bucket}/{second}"]
@@ -116,19 +88,23 @@ def test_s3_handler_imports_mapped_csvs(app_client: Client, s3: Any, bucket: str
     assert one["jobName"].startswith(f"s3-{prefix.replace('/', '-')}day1-")
 
 
-def test_s3_handler__errors_are_logged_not_raised(app_client: Client, bucket: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_handler__errors_are_logged_not_raised(
+    app_client: Client, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = "arn:aws:personalize:us-east-1:123456789012:dataset/nope/INTERACTIONS"
-    monkeypatch.setenv("TAILOR_S3_IMPORTS", json.dumps(
-        [{"bucket": bucket, "prefix": "gone/", "datasetArn": missing}]))
+    monkeypatch.setenv(
+        "TAILOR_S3_IMPORTS",
+        json.dumps([{"bucket": bucket, "prefix": "gone/", "datasetArn": missing}]),
+    )
     assert s3_event(app_client, bucket, "gone/a.csv") == {"recorded": 1, "failed": 1}
-    assert drain(app_client) == 0
+    assert drain_app(app_client) == 0
     monkeypatch.setenv("TAILOR_S3_IMPORTS", "{not json")
     assert s3_event(app_client, bucket, "gone/a.csv") == {"error": 1}
 
 
-def test_sample_event__unmapped_bucket_is_ignored(app_client: Client,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sample_event__unmapped_bucket_is_ignored(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event = json.loads((Path(__file__).resolve().parents[2] / "events/s3_put.json").read_text())
     monkeypatch.delenv("TAILOR_S3_IMPORTS", raising=False)
     assert app_client.lambda_.invoke("import_from_s3", event).payload == {"ignored": 1}
@@ -136,12 +112,17 @@ def test_sample_event__unmapped_bucket_is_ignored(app_client: Client,
 
 def _import_jobs(personalize: Any, dataset: str) -> list[dict[str, Any]]:
     jobs = personalize.list_dataset_import_jobs(datasetArn=dataset)["datasetImportJobs"]
-    return [personalize.describe_dataset_import_job(
-        datasetImportJobArn=j["datasetImportJobArn"])["datasetImportJob"] for j in jobs]
+    return [
+        personalize.describe_dataset_import_job(datasetImportJobArn=j["datasetImportJobArn"])[
+            "datasetImportJob"
+        ]
+        for j in jobs
+    ]
 
 
-def _wait_for_imports(personalize: Any, dataset: str, count: int,
-                      timeout: float = 15.0) -> list[dict[str, Any]]:
+def _wait_for_imports(
+    personalize: Any, dataset: str, count: int, timeout: float = 15.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         jobs = _import_jobs(personalize, dataset)
@@ -154,25 +135,35 @@ def _wait_for_imports(personalize: Any, dataset: str, count: int,
 def test_serve_watches_mapped_prefixes(tmp_path: Path) -> None:
     group = unique("g")
     dataset = f"arn:aws:personalize:us-east-1:123456789012:dataset/{group}/INTERACTIONS"
-    imports = json.dumps([{"bucket": "tailor-incoming", "prefix": "incoming/interactions/",
-                           "datasetArn": dataset}])
+    imports = json.dumps(
+        [{"bucket": "tailor-incoming", "prefix": "incoming/interactions/", "datasetArn": dataset}]
+    )
     data_dir = tmp_path / "data"
     server = start_tailor(data_dir, s3_imports=imports, s3_poll_seconds="0.2")
     try:
         p, s3 = server.client("personalize"), server.client("s3")
         group_arn = p.create_dataset_group(name=group)["datasetGroupArn"]
-        schema = p.create_schema(name=unique("s"),
-                                 schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
+        schema = p.create_schema(name=unique("s"), schema=synthetic.INTERACTIONS_SCHEMA)[
+            "schemaArn"
+        ]
         wait(lambda: p.describe_dataset_group(datasetGroupArn=group_arn)["datasetGroup"])
-        assert p.create_dataset(name=unique("d"), datasetGroupArn=group_arn,
-                                datasetType="Interactions",
-                                schemaArn=schema)["datasetArn"] == dataset
+        assert (
+            p.create_dataset(
+                name=unique("d"),
+                datasetGroupArn=group_arn,
+                datasetType="Interactions",
+                schemaArn=schema,
+            )["datasetArn"]
+            == dataset
+        )
         wait(lambda: p.describe_dataset(datasetArn=dataset)["dataset"])
         # The watcher created the mapped bucket: `aws s3 cp x.csv s3://tailor-incoming/...`.
-        s3.put_object(Bucket="tailor-incoming", Key="incoming/interactions/day 1.csv",
-                      Body=csv_body(4))
-        s3.put_object(Bucket="tailor-incoming", Key="incoming/interactions/notes.txt",
-                      Body=b"not data")
+        s3.put_object(
+            Bucket="tailor-incoming", Key="incoming/interactions/day 1.csv", Body=csv_body(4)
+        )
+        s3.put_object(
+            Bucket="tailor-incoming", Key="incoming/interactions/notes.txt", Body=b"not data"
+        )
         [job] = _wait_for_imports(p, dataset, 1)
         assert job["importMode"] == "FULL"
         assert job["jobName"].startswith("s3-incoming-interactions-day-1-")
@@ -185,8 +176,9 @@ def test_serve_watches_mapped_prefixes(tmp_path: Path) -> None:
     server = start_tailor(data_dir, s3_imports=imports, s3_poll_seconds="0.2")
     try:
         p, s3 = server.client("personalize"), server.client("s3")
-        s3.put_object(Bucket="tailor-incoming", Key="incoming/interactions/day2.csv",
-                      Body=csv_body(5))
+        s3.put_object(
+            Bucket="tailor-incoming", Key="incoming/interactions/day2.csv", Body=csv_body(5)
+        )
         jobs = _wait_for_imports(p, dataset, 2)
         assert len(jobs) == 2
         assert sorted(j["importMode"] for j in jobs) == ["FULL", "INCREMENTAL"]
