@@ -130,6 +130,17 @@ class Sims(Recommender):
         self.popularity = pop.astype(np.float32)
         return self
 
+    def _fill_keys(self) -> np.ndarray:
+        """Sort keys in (-1, 0) ordering fill items by popularity (ties: lower index first);
+        computed once per fitted model (serving calls ``related`` per request)."""
+        cached = getattr(self, "_fill_cache", None)
+        if cached is None or cached[0] is not self.popularity:
+            n_items = self.n_items
+            rank = np.empty(n_items, dtype=np.float64)
+            rank[np.argsort(-self.popularity, kind="stable")] = np.arange(n_items)
+            cached = self._fill_cache = (self.popularity, -(rank + 1.0) / (n_items + 1.0))
+        return cached[1]
+
     def related(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` neighbours of each query item, padded with popular items.
 
@@ -153,10 +164,7 @@ class Sims(Recommender):
         n_items = self.n_items
         if np.any((items < 0) | (items >= n_items)):
             raise IndexError("item index out of range")
-        # fill items get keys in (-1, 0) ordered by popularity (ties: lower index first)
-        rank = np.empty(n_items, dtype=np.float64)
-        rank[np.argsort(-self.popularity, kind="stable")] = np.arange(n_items)
-        fill_key = -(rank + 1.0) / (n_items + 1.0)
+        fill_key = self._fill_keys()
         step = max(1, _DENSE_CELLS // max(n_items, 1))
         out_idx, out_val = [], []
         for start in range(0, items.size, step):
