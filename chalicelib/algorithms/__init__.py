@@ -14,6 +14,7 @@ from .base import (
 from .ease import EASE
 from .metrics import METRIC_NAMES, Holdout, holdout_split, ranking_metrics
 from .popularity import PopularityCount
+from .sequence import SequenceAware, recency_weights, sequence_histories, transitions
 from .sims import Sims
 
 __all__ = [
@@ -25,12 +26,16 @@ __all__ = [
     "ModelFitError",
     "PopularityCount",
     "Recommender",
+    "SequenceAware",
     "Sims",
     "holdout_split",
     "load_model",
     "ranking_metrics",
+    "recency_weights",
     "register",
     "save_model",
+    "sequence_histories",
     "softmax",
     "top_n",
+    "transitions",
 ]

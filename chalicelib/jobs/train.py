@@ -47,6 +47,16 @@ def _sims(params: dict[str, str], n_items: int) -> alg.Recommender:
                     min_cointeraction_count=int(params["min_cointeraction_count"]))
 
 
+# Recipes served by a sequence model: recency-weighted histories and a next-item term,
+# their weights chosen per training on a validation split (jobs/evaluate.tune_sequence).
+SEQUENCE_RECIPES = frozenset({
+    "aws-user-personalization", "aws-user-personalization-v2", "aws-personalized-ranking",
+    "aws-personalized-ranking-v2", "aws-hrnn", "aws-hrnn-metadata"})
+# Above this many events the weights are not tuned (three fits instead of two).
+TUNE_MAX_EVENTS = 2_000_000
+# Each user's newest events kept in the artifact, in order, to build serving histories.
+SEQUENCE_LENGTH = 200
+
 # Recipe name -> model factory: the one table of which algorithm stands in for which recipe.
 RECIPE_MODELS: dict[str, Factory] = {
     "aws-popularity-count": lambda params, n: alg.PopularityCount(),
@@ -99,6 +109,18 @@ def check_minimums(users: np.ndarray, what: str) -> None:
                         f"interactions each ({active}){what}; import more data.")
 
 
+def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    """Each user's newest ``SEQUENCE_LENGTH`` items, oldest first, in CSR layout."""
+    order = evaluate.by_user(users)
+    u, i = users[order], items[order]
+    counts = np.bincount(u, minlength=int(users.max()) + 1 if len(users) else 0)
+    ends = np.cumsum(counts)
+    keep = np.arange(len(u)) >= (ends - np.minimum(counts, SEQUENCE_LENGTH))[u]
+    kept = np.minimum(counts, SEQUENCE_LENGTH)
+    return {"seq_indptr": np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+            "seq_items": i[keep].astype(np.int64)}
+
+
 def run(ctx: Context, version: Resource) -> None:
     begin(ctx, version)
     started = time.time()
@@ -142,14 +164,25 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
 
     _check_stop(ctx, version.arn)
-    metrics = evaluate.holdout_metrics(
-        recipe.serving_type, lambda X: factory(params, shape[1]).fit(X),
-        users, items, timestamps, shape, avoid_repeats)
+    fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
+    holdout = alg.holdout_split(users, items, timestamps)
+    mask = holdout.train_mask
+    sequence = None
+    if recipe.name in SEQUENCE_RECIPES:
+        sequence = (float("inf"), 0.0)
+        if len(users) <= TUNE_MAX_EVENTS:
+            sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
+                                              shape, avoid_repeats,
+                                              params.get("recency_mask", "true") == "true")
+    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence)
+    metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
+                                  avoid_repeats)
     _check_stop(ctx, version.arn)
-    model = factory(params, shape[1]).fit(full)
+    model = evaluate.build(fit, users, items, shape, sequence)
     artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats,
                         extras={"dataset_arn": np.array(dataset_arn),
-                                "put_watermark": np.array(watermark)})
+                                "put_watermark": np.array(watermark),
+                                **_sequences(users, items)})
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
     ctx.blobs.put(key, artifact.to_bytes())
     with ctx.store.transaction():
@@ -160,6 +193,6 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
                          trainingHours=round((time.time() - started) / 3600, 6))
         res.status = Status.ACTIVE
         ctx.store.save(res)
-    log.info("trained %s (%s, %s) on %d events, %d users, %d items in %.2fs: %s",
-             version.arn, recipe.name, model.kind, len(users), shape[0], shape[1],
+    log.info("trained %s (%s, %s, sequence %s) on %d events, %d users, %d items in %.2fs: %s",
+             version.arn, recipe.name, model.kind, sequence, len(users), shape[0], shape[1],
              time.time() - started, metrics)

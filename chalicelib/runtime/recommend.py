@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.algorithms import softmax, top_n
+from chalicelib.algorithms import SequenceAware, sequence_histories, softmax, top_n
 from chalicelib.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
@@ -48,22 +48,34 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
     """Model scores over the catalogue for one user, and the items the user has seen.
 
     The user's history is the training history plus the events sent since training
-    (PutEvents), so a new event changes the next recommendations without retraining.
+    (PutEvents), so a new event changes the next recommendations without retraining;
+    a sequence model weighs the newest events most and follows on from the last one.
     A user with no history at all gets log-popularity, so softmax gives the popularity
     distribution (smoothed by one).
     """
     n_items = len(artifact.item_ids)
     user = artifact.user_index.get(user_id) if user_id is not None else None
-    history = artifact.user_items[user] if user is not None else \
-        sp.csr_matrix((1, n_items), dtype=np.float32)
-    live = live_items(ctx, artifact, user_id) if user_id is not None else np.zeros(0, int)
-    if len(live):
-        extra = sp.csr_matrix((np.ones(len(live), dtype=np.float32),
-                               (np.zeros(len(live), dtype=np.int64), live)), shape=(1, n_items))
-        history = history + extra
-    if history.nnz == 0:
-        return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
-    return artifact.model.score(history)[0].astype(np.float64), history.indices
+    live = live_items(ctx, artifact, user_id)[::-1] if user_id is not None else \
+        np.zeros(0, dtype=np.int64)
+    model = artifact.model
+    if isinstance(model, SequenceAware):
+        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
+        past = seq[indptr[user]:indptr[user + 1]] if user is not None else seq[:0]
+        events = np.concatenate([past, live])
+        history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
+                                           model.half_life)
+        if history.nnz:
+            return model.score(history, last)[0].astype(np.float64), history.indices
+    else:
+        history = artifact.user_items[user] if user is not None else \
+            sp.csr_matrix((1, n_items), dtype=np.float32)
+        if len(live):
+            history = history + sp.csr_matrix(
+                (np.ones(len(live), dtype=np.float32), (np.zeros(len(live), dtype=np.int64),
+                                                        live)), shape=(1, n_items))
+        if history.nnz:
+            return model.score(history)[0].astype(np.float64), history.indices
+    return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
 
 
 def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,

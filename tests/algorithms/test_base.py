@@ -14,6 +14,7 @@ from chalicelib.algorithms import (
     ImplicitALS,
     ModelFitError,
     PopularityCount,
+    SequenceAware,
     Sims,
     load_model,
     save_model,
@@ -105,6 +106,7 @@ def test_registry__has_every_model_kind() -> None:
         "ease": EASE,
         "als": ImplicitALS,
         "sims": Sims,
+        "sequence": SequenceAware,
     }
 
 

@@ -105,6 +105,30 @@ class TailorModel(Model):
         return self.model.score(query.matrix)
 
 
+class TailorRecipe(Model):
+    """aws-user-personalization exactly as ``chalicelib.jobs.train`` trains and serves it:
+    the recipe's model, with recency half-life and next-item weight chosen on a validation
+    split of the training users (``evaluate.tune_sequence``), scored from ordered histories."""
+
+    def __init__(self, fit: Any, avoid_repeats: bool) -> None:
+        self.fit_model, self.avoid_repeats = fit, avoid_repeats
+
+    def fit(self, train: Train) -> Model:
+        from chalicelib.jobs import evaluate
+
+        shape = train.matrix.shape
+        sequence = evaluate.tune_sequence(self.fit_model, train.users, train.items,
+                                          train.timestamps, shape, self.avoid_repeats, True)
+        self.params = {"half_life": sequence[0], "gamma": sequence[1]}
+        self.model = evaluate.build(self.fit_model, train.users, train.items, shape, sequence)
+        return self
+
+    def score(self, query: Query) -> np.ndarray:
+        histories, last = alg.sequence_histories(query.indptr, query.items,
+                                                  self.model.n_items, self.model.half_life)
+        return self.model.score(histories, last)
+
+
 class ItemKNN(Model):
     """Item-based kNN: cosine over binary user vectors with shrinkage, top-k neighbours."""
 

@@ -215,13 +215,14 @@ class Result:
     seconds: float = 0.0
 
 
-def tailor_default(n_items: int) -> bl.Model:
-    """aws-user-personalization exactly as chalicelib.jobs.train builds it (no tuning)."""
+def tailor_default(n_items: int, avoid_repeats: bool = True) -> bl.Model:
+    """aws-user-personalization exactly as chalicelib.jobs.train builds it: default
+    hyperparameters; its sequence weights chosen on the training users, as training does."""
     recipe = catalogue.recipe_by_name("aws-user-personalization")
     params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
     factory = RECIPE_MODELS["aws-user-personalization"]
-    model = bl.TailorModel(lambda: factory(params, n_items))
-    model.kind = factory(params, n_items).kind
+    model = bl.TailorRecipe(lambda x: factory(params, n_items).fit(x), avoid_repeats)
+    model.kind = "sequence/" + factory(params, n_items).kind
     return model
 
 
