@@ -16,7 +16,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from .base import MODELS, Recommender, check_histories, register, scalar
+from .base import MODELS, Recommender, register, scalar
 
 __all__ = ["SequenceAware", "recency_weights", "sequence_histories", "transitions"]
 
@@ -52,8 +52,15 @@ def sequence_histories(indptr: np.ndarray, items: np.ndarray, n_items: int,
     indptr = np.asarray(indptr, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     weights = recency_weights(indptr, half_life)
-    rows = sp.csr_matrix((weights, items, indptr), shape=(len(indptr) - 1, n_items))
-    rows.sum_duplicates()
+    n_rows = len(indptr) - 1
+    if n_rows == 1:  # serving: one user; aggregate repeats without scipy's general path
+        cols, inverse = np.unique(items, return_inverse=True)
+        data = np.bincount(inverse, weights=weights, minlength=len(cols)).astype(np.float32)
+        rows = sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, n_items))
+        rows.has_canonical_format = True
+    else:
+        rows = sp.csr_matrix((weights, items, indptr), shape=(n_rows, n_items))
+        rows.sum_duplicates()
     counts = np.diff(indptr)
     last = np.where(counts > 0, items[np.maximum(indptr[1:] - 1, 0)] if len(items) else -1, -1)
     return rows, last.astype(np.int64)
@@ -117,18 +124,21 @@ class SequenceAware(Recommender):
         """Base scores of the (recency-weighted) rows, scaled to [0, 1] per row, plus
         ``gamma * T[last item]``; ``last_items`` (-1: none) defaults to no next-item term."""
         assert self.base is not None
-        h = check_histories(histories, self.n_items)
-        scores = self.base.score(h)
+        scores = self.base.score(histories)  # the base model checks the rows
         if self.gamma <= 0 or last_items is None or self.next_items is None:
             return scores
         low = scores.min(axis=1, keepdims=True)
         span = scores.max(axis=1, keepdims=True) - low
         scaled = (scores - low) / np.where(span > 0, span, 1.0)
         last = np.asarray(last_items, dtype=np.int64)
-        has = last >= 0
-        if has.any():
-            scaled[has] += self.gamma * self.next_items[last[has]].toarray()
-        return scaled.astype(np.float32)
+        rows = np.flatnonzero(last >= 0)
+        t = self.next_items
+        if len(rows) == 1:  # serving: one user; slicing the CSR arrays beats scipy indexing
+            start, stop = t.indptr[last[rows[0]]], t.indptr[last[rows[0]] + 1]
+            scaled[rows[0], t.indices[start:stop]] += self.gamma * t.data[start:stop]
+        elif len(rows):
+            scaled[rows] += self.gamma * t[last[rows]].toarray()
+        return scaled.astype(np.float32, copy=False)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         assert self.base is not None
