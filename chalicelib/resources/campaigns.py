@@ -8,7 +8,7 @@ from chalicelib.errors import InvalidInputException, ResourceInUseException
 from chalicelib.resources import common, quotas, solution_versions, solutions
 from chalicelib.state import arns
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import DELETING, PENDING, Status
+from chalicelib.state.lifecycle import DELETING, Status
 from chalicelib.state.store import Resource
 
 KIND = common.Kind("campaign", "campaignArn")
@@ -92,13 +92,12 @@ def list_campaigns(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def update_campaign(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         res = common.require(ctx, KIND, params["campaignArn"])
-        update = res.attrs.get("latestCampaignUpdate") or {}
-        if res.status not in (Status.ACTIVE, Status.CREATE_FAILED) or \
-                update.get("status") in PENDING:
+        pending = common.pending_update(res, "latestCampaignUpdate")
+        if res.status not in (Status.ACTIVE, Status.CREATE_FAILED) or pending:
             raise ResourceInUseException(
-                f"Campaign {res.arn} is {res.status} (latest update: "
-                f"{update.get('status', 'none')}); it can be updated when ACTIVE or CREATE "
-                "FAILED with no update in progress.")
+                f"Campaign {res.arn} is {res.status} (update in progress: "
+                f"{pending or 'none'}); it can be updated when ACTIVE or CREATE FAILED with "
+                "no update in progress.")
         given = params.get("solutionVersionArn") or res.attrs["solutionVersionArn"]
         version = resolve_version(ctx, given)
         if version.attrs["solutionArn"] != res.parent:
@@ -107,15 +106,11 @@ def update_campaign(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"versions of {res.parent}.")
         config = {**res.attrs["campaignConfig"], **(params.get("campaignConfig") or {})}
         _check_config(version, config, given)
-        res.attrs["latestCampaignUpdate"] = {
+        common.start_update(ctx, res, "latestCampaignUpdate", {
             "solutionVersionArn": version.arn,
             "minProvisionedTPS": params.get("minProvisionedTPS",
                                             res.attrs["minProvisionedTPS"]),
-            "campaignConfig": config, "status": Status.CREATE_PENDING.value,
-            "creationDateTime": res.updated, "lastUpdatedDateTime": res.updated,
-        }
-        ctx.store.save(res)
-        ctx.store.enqueue(res.arn, "update")
+            "campaignConfig": config})
     return {"campaignArn": res.arn}
 
 

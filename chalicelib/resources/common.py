@@ -16,7 +16,7 @@ from chalicelib.errors import (
 )
 from chalicelib.protocol.pagination import paginate
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import DELETING, Status
+from chalicelib.state.lifecycle import DELETING, PENDING, Status
 from chalicelib.state.store import Resource
 
 MAX_TAGS = 50
@@ -99,6 +99,22 @@ def start_delete(ctx: Context, kind: Kind, res: Resource) -> dict[str, Any]:
     ctx.store.save(res)
     ctx.store.enqueue(res.arn, "delete")
     return {}
+
+
+def pending_update(res: Resource, key: str) -> str | None:
+    """The status of the resource's ``latest...Update`` if it is still pending, else None."""
+    status = (res.attrs.get(key) or {}).get("status")
+    return status if status in PENDING else None
+
+
+def start_update(ctx: Context, res: Resource, key: str, fields: dict[str, Any]) -> None:
+    """Record an asynchronous update as ``res.attrs[key]`` (CREATE PENDING) and queue it;
+    the resource keeps its current settings until the update job makes it ACTIVE."""
+    now = time.time()
+    res.attrs[key] = {**drop_none(fields), "status": Status.CREATE_PENDING.value,
+                      "creationDateTime": now, "lastUpdatedDateTime": now}
+    ctx.store.save(res)
+    ctx.store.enqueue(res.arn, "update")
 
 
 def list_resources(ctx: Context, params: dict[str, Any], operation: str, kind: Kind,

@@ -15,7 +15,7 @@ from chalicelib.resources import common, dataset_groups, schemas
 from chalicelib.resources.schema_rules import dataset_type, parse_schema
 from chalicelib.state import arns
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import PENDING, Status
+from chalicelib.state.lifecycle import PENDING
 
 KIND = common.Kind("dataset", "datasetArn", summary_keys=("datasetType",))
 
@@ -97,10 +97,9 @@ def update_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         res = common.require(ctx, KIND, params["datasetArn"])
         common.require_active(res, KIND, "before its schema can be replaced")
-        update = res.attrs.get("latestDatasetUpdate") or {}
         importing = [j for j in ctx.store.find("dataset-import-job", parent=res.arn)
                      if j.status in PENDING]
-        if update.get("status") in PENDING or importing:
+        if common.pending_update(res, "latestDatasetUpdate") or importing:
             raise ResourceInUseException(
                 f"Dataset {res.arn} has an update or import in progress; wait for it.")
         new = common.require(ctx, schemas.KIND, params["schemaArn"])
@@ -111,9 +110,5 @@ def update_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"Schema {new.arn} has domain {new.attrs.get('domain') or 'none'}; the dataset "
                 f"group's is {group.attrs.get('domain') or 'none'}.")
         _check_compatible(old.attrs["schema"], new.attrs["schema"], group.attrs.get("domain"))
-        res.attrs["latestDatasetUpdate"] = {
-            "schemaArn": new.arn, "status": Status.CREATE_PENDING.value,
-            "creationDateTime": res.updated, "lastUpdatedDateTime": res.updated}
-        ctx.store.save(res)
-        ctx.store.enqueue(res.arn, "update")
+        common.start_update(ctx, res, "latestDatasetUpdate", {"schemaArn": new.arn})
     return {"datasetArn": res.arn}

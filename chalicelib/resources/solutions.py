@@ -12,7 +12,7 @@ from chalicelib.errors import (
 from chalicelib.resources import catalogue, common, dataset_groups, quotas
 from chalicelib.state import arns
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import DELETING, PENDING, Status
+from chalicelib.state.lifecycle import DELETING, PENDING
 from chalicelib.state.store import Resource
 
 KIND = common.Kind("solution", "solutionArn", summary_keys=("recipeArn",))
@@ -121,19 +121,14 @@ def update_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         res = common.require(ctx, KIND, params["solutionArn"])
         common.require_active(res, KIND, "before it can be updated")
-        update = res.attrs.get("latestSolutionUpdate") or {}
-        if update.get("status") in PENDING:
+        pending = common.pending_update(res, "latestSolutionUpdate")
+        if pending:
             raise ResourceInUseException(
-                f"Solution {res.arn} already has an update {update['status']}; wait for it.")
-        res.attrs["latestSolutionUpdate"] = common.drop_none({
+                f"Solution {res.arn} already has an update {pending}; wait for it.")
+        common.start_update(ctx, res, "latestSolutionUpdate", {
             "solutionUpdateConfig": params.get("solutionUpdateConfig"),
             "performAutoTraining": params.get("performAutoTraining"),
-            "performIncrementalUpdate": params.get("performIncrementalUpdate"),
-            "status": Status.CREATE_PENDING.value,
-            "creationDateTime": res.updated, "lastUpdatedDateTime": res.updated,
-        })
-        ctx.store.save(res)
-        ctx.store.enqueue(res.arn, "update")
+            "performIncrementalUpdate": params.get("performIncrementalUpdate")})
     return {"solutionArn": res.arn}
 
 
