@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from chalicelib import algorithms as alg
-from chalicelib.jobs import evaluate
+from chalicelib.jobs import evaluate, hpo
 from chalicelib.jobs.data import dataset_columns, interaction_matrix
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.resources import catalogue
@@ -121,6 +121,24 @@ def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
             "seq_items": i[keep].astype(np.int64)}
 
 
+def _search(factory: Factory, recipe: catalogue.Recipe, params: dict[str, str],
+            hpo_config: dict[str, object], users: np.ndarray, items: np.ndarray,
+            timestamps: np.ndarray, shape: tuple[int, int], avoid_repeats: bool,
+            ) -> tuple[dict[str, str], dict[str, str]]:
+    """performHPO: the best hyperparameters on a validation split of these (training)
+    users' events, and the tuned subset for tunedHPOParams."""
+    inner = alg.holdout_split(users, items, timestamps, seed=7)
+    mask = inner.train_mask
+
+    def score(candidate: dict[str, str]) -> dict[str, float]:
+        model = evaluate.build(lambda X: factory(candidate, shape[1]).fit(X), users[mask],
+                               items[mask], shape, None)
+        return evaluate.metrics_of(model, inner, items, shape[1], recipe.serving_type,
+                                   avoid_repeats)
+
+    return hpo.search(recipe.algorithm or recipe.name, params, hpo_config, score)
+
+
 def run(ctx: Context, version: Resource) -> None:
     begin(ctx, version)
     started = time.time()
@@ -164,9 +182,15 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
 
     _check_stop(ctx, version.arn)
-    fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
     holdout = alg.holdout_split(users, items, timestamps)
     mask = holdout.train_mask
+    tuned: dict[str, str] | None = None
+    if version.attrs.get("performHPO"):
+        params, tuned = _search(factory, recipe, params, config.get("hpoConfig") or {},
+                                users[mask], items[mask], timestamps[mask], shape,
+                                avoid_repeats)
+        _check_stop(ctx, version.arn)
+    fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
     sequence = None
     if recipe.name in SEQUENCE_RECIPES:
         sequence = (float("inf"), 0.0)
@@ -189,6 +213,8 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
         res = ctx.store.one(version.arn)
         if res.status == Status.CREATE_STOPPING:
             raise _Stopped
+        if tuned is not None:
+            res.attrs["tunedHPOParams"] = {"algorithmHyperParameters": tuned}
         res.attrs.update(_artifact=key, _metrics=metrics,
                          trainingHours=round((time.time() - started) / 3600, 6))
         res.status = Status.ACTIVE

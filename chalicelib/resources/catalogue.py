@@ -391,3 +391,40 @@ def validate_hyperparameters(algorithm: str, fixed: Mapping[str, str], *,
                              f"{p.describe_range()} in hpoConfig.algorithmHyperParameterRanges")
         effective[key] = _check_value(name, p, value)
     return effective
+
+
+RANGE_KINDS = {"integerHyperParameterRanges": "integer",
+               "continuousHyperParameterRanges": "continuous",
+               "categoricalHyperParameterRanges": "categorical"}
+
+
+def _tunable(algorithm: str) -> dict[str, HyperParameter]:
+    return {p.name: p for p in HYPERPARAMETERS.get(algorithm, ()) if p.tunable}
+
+
+def check_hpo_ranges(algorithm: str, ranges: Mapping[str, Any]) -> None:
+    """Raise ValueError unless every range names a tunable hyperparameter of the right
+    kind and lies inside its allowed range."""
+    tunable = _tunable(algorithm)
+    for group, kind in RANGE_KINDS.items():
+        for r in ranges.get(group) or []:
+            p = tunable.get(r["name"])
+            if p is None:
+                raise ValueError(f"{r['name']!r} is not a tunable hyperparameter of {algorithm}; "
+                                 f"tunable: {sorted(tunable) or 'none'}.")
+            if p.kind != kind:
+                raise ValueError(f"{r['name']} is {p.kind}; give it in "
+                                 f"{[g for g, k in RANGE_KINDS.items() if k == p.kind][0]}.")
+            if kind == "categorical":
+                bad = [v for v in r.get("values") or [] if v.lower() not in
+                       {x.lower() for x in p.values}]
+                if bad or not r.get("values"):
+                    raise ValueError(f"{r['name']} values must be some of {list(p.values)}.")
+                continue
+            low, high = r.get("minValue"), r.get("maxValue")
+            if low is None or high is None or low > high:
+                raise ValueError(f"{r['name']} needs minValue <= maxValue.")
+            if (p.min_value is not None and low < p.min_value) or \
+                    (p.max_value is not None and high > p.max_value):
+                raise ValueError(f"{r['name']} range [{low}, {high}] must lie within "
+                                 f"[{p.min_value}, {p.max_value}].")

@@ -46,8 +46,17 @@ def _check_config(recipe: catalogue.Recipe, params: dict[str, Any]) -> None:
             "hpoConfig; give it in one place only.")
     if recipe.algorithm is None:
         return
+    if params.get("performHPO") and recipe.recipe_type == "USER_SEGMENTATION":
+        raise InvalidInputException(f"{recipe.name} does not support performHPO.")
+    resources = (config.get("hpoConfig") or {}).get("hpoResourceConfig") or {}
     try:
         catalogue.validate_hyperparameters(recipe.algorithm, fixed)
+        catalogue.check_hpo_ranges(recipe.algorithm, ranges)
+        for key, limit in (("maxNumberOfTrainingJobs", 40), ("maxParallelTrainingJobs", 10)):
+            if key in resources and not (resources[key].isdigit()
+                                         and 1 <= int(resources[key]) <= limit):
+                raise ValueError(f"hpoResourceConfig.{key} must be a whole number from 1 to "
+                                 f"{limit}, got {resources[key]!r}.")
     except ValueError as exc:
         raise InvalidInputException(str(exc)) from None
 
