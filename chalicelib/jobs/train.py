@@ -121,12 +121,11 @@ def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
             "seq_items": i[keep].astype(np.int64)}
 
 
-def _search(factory: Factory, recipe: catalogue.Recipe, params: dict[str, str],
-            hpo_config: dict[str, object], users: np.ndarray, items: np.ndarray,
-            timestamps: np.ndarray, shape: tuple[int, int], avoid_repeats: bool,
-            ) -> tuple[dict[str, str], dict[str, str]]:
-    """performHPO: the best hyperparameters on a validation split of these (training)
-    users' events, and the tuned subset for tunedHPOParams."""
+def _validation(factory: Factory, recipe: catalogue.Recipe, users: np.ndarray,
+                items: np.ndarray, timestamps: np.ndarray, shape: tuple[int, int],
+                avoid_repeats: bool) -> Callable[[dict[str, str]], dict[str, float]]:
+    """Metrics of a recipe's model with given hyperparameters on a validation split of
+    these (training) users' events — what HPO and AutoML compare candidates on."""
     inner = alg.holdout_split(users, items, timestamps, seed=7)
     mask = inner.train_mask
 
@@ -136,7 +135,33 @@ def _search(factory: Factory, recipe: catalogue.Recipe, params: dict[str, str],
         return evaluate.metrics_of(model, inner, items, shape[1], recipe.serving_type,
                                    avoid_repeats)
 
-    return hpo.search(recipe.algorithm or recipe.name, params, hpo_config, score)
+    return score
+
+
+def _automl(version: Resource, events: tuple[np.ndarray, np.ndarray, np.ndarray],
+            shape: tuple[int, int], avoid_repeats: bool) -> catalogue.Recipe:
+    """performAutoML: the candidate recipe with the best validation metric."""
+    config = version.attrs.get("solutionConfig") or {}
+    automl = config.get("autoMLConfig") or {}
+    metric = automl.get("metricName") if automl.get("metricName") in alg.METRIC_NAMES \
+        else hpo.DEFAULT_METRIC
+    names = [n.rsplit("/", 1)[1] for n in automl.get("recipeList") or []] or \
+        ["aws-user-personalization", "aws-popularity-count"]
+    scored = []
+    for name in names:
+        recipe = catalogue.recipe_by_name(name)
+        if recipe is None or name not in RECIPE_MODELS:
+            continue
+        params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
+        value = _validation(RECIPE_MODELS[name], recipe, *events, shape, avoid_repeats)(
+            params)[metric]
+        scored.append((-value, len(scored), recipe))
+    if not scored:
+        raise JobFailed(f"None of the AutoML candidate recipes {names} can be trained by "
+                        "Tailor yet.")
+    best = min(scored, key=lambda s: s[:2])[2]
+    log.info("AutoML chose %s among %s by %s", best.name, names, metric)
+    return best
 
 
 def run(ctx: Context, version: Resource) -> None:
@@ -185,11 +210,17 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     holdout = alg.holdout_split(users, items, timestamps)
     mask = holdout.train_mask
     tuned: dict[str, str] | None = None
-    if version.attrs.get("performHPO"):
-        params, tuned = _search(factory, recipe, params, config.get("hpoConfig") or {},
-                                users[mask], items[mask], timestamps[mask], shape,
-                                avoid_repeats)
-        _check_stop(ctx, version.arn)
+    if version.attrs.get("performAutoML"):
+        recipe = _automl(version, (users[mask], items[mask], timestamps[mask]), shape,
+                         avoid_repeats)
+        factory = RECIPE_MODELS[recipe.name]
+        params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
+    elif version.attrs.get("performHPO"):
+        score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
+                            shape, avoid_repeats)
+        params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
+                                   config.get("hpoConfig") or {}, score)
+    _check_stop(ctx, version.arn)
     fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
     sequence = None
     if recipe.name in SEQUENCE_RECIPES:
@@ -215,6 +246,11 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
             raise _Stopped
         if tuned is not None:
             res.attrs["tunedHPOParams"] = {"algorithmHyperParameters": tuned}
+        if version.attrs.get("performAutoML"):
+            res.attrs["recipeArn"] = recipe.arn
+            solution = ctx.store.one(res.attrs["solutionArn"])
+            solution.attrs["autoMLResult"] = {"bestRecipeArn": recipe.arn}
+            ctx.store.save(solution)
         res.attrs.update(_artifact=key, _metrics=metrics,
                          trainingHours=round((time.time() - started) / 3600, 6))
         res.status = Status.ACTIVE

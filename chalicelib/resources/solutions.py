@@ -20,6 +20,21 @@ VERSION_KIND = common.Kind("solution-version", "solutionVersionArn",
                            summary_keys=("trainingMode", "trainingType"),
                            label="solution version")
 AUTOML_DEFAULT_RECIPE = "aws-user-personalization"
+# What AutoML tries when autoMLConfig.recipeList is not given.
+AUTOML_DEFAULT_LIST = ("aws-user-personalization", "aws-popularity-count")
+
+
+def automl_candidates(config: dict[str, Any] | None) -> list[str]:
+    """Recipe ARNs AutoML chooses among (autoMLConfig.recipeList, checked)."""
+    listed = ((config or {}).get("autoMLConfig") or {}).get("recipeList")
+    arns_ = listed or [catalogue.recipe_by_name(n).arn for n in AUTOML_DEFAULT_LIST]
+    for arn in arns_:
+        recipe = recipe_of(arn)
+        if recipe.recipe_type != "USER_PERSONALIZATION" or recipe.is_use_case:
+            raise InvalidInputException(
+                f"autoMLConfig.recipeList may only name USER_PERSONALIZATION recipes; "
+                f"{arn} is {recipe.recipe_type}.")
+    return list(arns_)
 
 
 def recipe_of(arn: str | None) -> catalogue.Recipe:
@@ -75,6 +90,8 @@ def create_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             f"{recipe.arn} is a domain use case: use it with CreateRecommender, not "
             "CreateSolution.")
     _check_config(recipe, params)
+    if automl:
+        automl_candidates(params.get("solutionConfig"))
     with ctx.store.transaction():
         group = common.require(ctx, dataset_groups.KIND, params["datasetGroupArn"])
         common.require_active(group, dataset_groups.KIND, "before solutions are created in it")
@@ -92,6 +109,7 @@ def create_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             "performIncrementalUpdate": params.get("performIncrementalUpdate"),
             "eventType": params.get("eventType"),
             "solutionConfig": params.get("solutionConfig"),
+            # AutoML picks the recipe when the first version trains; until then the default.
             "autoMLResult": {"bestRecipeArn": recipe.arn} if automl else None,
         })
         res = common.create(ctx, KIND, arns.arn(KIND.name, name), name, group.arn, attrs,

@@ -63,3 +63,24 @@ def test_ranges_need_perform_hpo(personalize: Any, workflow: Workflow) -> None:
             solutionConfig={"hpoConfig": {"algorithmHyperParameterRanges": {
                 "integerHyperParameterRanges": [
                     {"name": "min_cointeraction_count", "minValue": 1, "maxValue": 2}]}}})
+
+
+def test_automl_picks_the_better_recipe(personalize: Any, workflow: Workflow) -> None:
+    up = "arn:aws:personalize:::recipe/aws-user-personalization"
+    pop = "arn:aws:personalize:::recipe/aws-popularity-count"
+    solution = personalize.create_solution(
+        name=unique("automl"), datasetGroupArn=workflow.group_arn, performAutoML=True,
+        solutionConfig={"autoMLConfig": {"metricName": "precision_at_25",
+                                         "recipeList": [pop, up]}})["solutionArn"]
+    wait(lambda: personalize.describe_solution(solutionArn=solution)["solution"])
+    arn = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    version = wait(lambda: personalize.describe_solution_version(
+        solutionVersionArn=arn)["solutionVersion"], timeout=120)
+    assert version["status"] == "ACTIVE" and version["recipeArn"] == up
+    described = personalize.describe_solution(solutionArn=solution)["solution"]
+    assert described["performAutoML"] is True
+    assert described["autoMLResult"]["bestRecipeArn"] == up
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="recipeList"):
+        personalize.create_solution(
+            name=unique("automl"), datasetGroupArn=workflow.group_arn, performAutoML=True,
+            solutionConfig={"autoMLConfig": {"recipeList": [SIMS]}})
