@@ -49,10 +49,11 @@ def serve(args: argparse.Namespace) -> int:
             print(f"export {key}={value}")
         print("\nCtrl-C stops Tailor.", flush=True)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
+    # Ctrl-C (SIGINT) and SIGTERM stop both servers cleanly (SIGINT is handled explicitly:
+    # a shell may start a background job with it ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
         pass
     server.stop()
     print("Tailor stopped.", file=sys.stderr)

@@ -167,3 +167,12 @@ def test_dataset_group_quota(tmp_path: Path) -> None:
             p.create_dataset_group(name=unique("g"))
     finally:
         server.stop()
+
+
+def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+
+    server = start_tailor(tmp_path / "data")
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(timeout=20) == 0
+    assert "Tailor stopped." in server.log.read_text()
