@@ -94,10 +94,11 @@ def dataset_columns(ctx: Context, dataset_arn: str,
     return newest_per_id(columns, id_field) if id_field else columns
 
 
-def interaction_matrix(users: np.ndarray, items: np.ndarray,
-                       shape: tuple[int, int]) -> sp.csr_matrix:
-    """User x item event counts (repeated events summed)."""
-    data = np.ones(len(users), dtype=np.float32)
+def interaction_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int],
+                       weights: np.ndarray | None = None) -> sp.csr_matrix:
+    """User x item event weights (1 per event unless ``weights``; repeats summed)."""
+    data = np.ones(len(users), dtype=np.float32) if weights is None else \
+        np.asarray(weights, dtype=np.float32)
     m = sp.csr_matrix((data, (users, items)), shape=shape)
     m.sum_duplicates()
     return m

@@ -33,10 +33,12 @@ def by_user(users: np.ndarray) -> np.ndarray:
 
 
 def build(fit: Fit, users: np.ndarray, items: np.ndarray, shape: tuple[int, int],
-          sequence: tuple[float, float] | None) -> alg.Recommender:
-    """Fit on time-ordered events; ``sequence`` = (half-life, gamma) wraps the model in
+          sequence: tuple[float, float] | None,
+          weights: np.ndarray | None = None) -> alg.Recommender:
+    """Fit on time-ordered events (``weights``: per-event confidence, eventsConfig);
+    ``sequence`` = (half-life, gamma) wraps the model in
     :class:`~chalicelib.algorithms.SequenceAware`."""
-    base = fit(interaction_matrix(users, items, shape))
+    base = fit(interaction_matrix(users, items, shape, weights))
     if sequence is None:
         return base
     order = by_user(users)
@@ -61,12 +63,13 @@ def metrics_of(model: alg.Recommender, holdout: alg.Holdout, items: np.ndarray,
 
 def tune_sequence(fit: Fit, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray,
                   shape: tuple[int, int], avoid_repeats: bool, recency: bool,
-                  ) -> tuple[float, float]:
+                  weights: np.ndarray | None = None) -> tuple[float, float]:
     """(half-life, gamma) with the best NDCG@10 on a validation split of these events'
     users (pass only training users' events: the test users never take part)."""
     inner = alg.holdout_split(users, items, timestamps, seed=7)
     mask = inner.train_mask
-    base = build(fit, users[mask], items[mask], shape, (float("inf"), 0.0))
+    base = build(fit, users[mask], items[mask], shape, (float("inf"), 0.0),
+                 None if weights is None else weights[mask])
     best, best_score = (float("inf"), 0.0), -1.0
     for half_life in HALF_LIVES if recency else HALF_LIVES[:1]:
         for gamma in GAMMAS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -81,21 +82,38 @@ def _check_stop(ctx: Context, arn: str) -> None:
 
 
 def select_events(cols: dict[str, np.ndarray], event_type: str | None,
-                  threshold: str | None) -> np.ndarray:
-    """Boolean mask of the interactions a solution trains on (spec B.7)."""
-    keep = np.ones(len(cols["USER_ID"]), dtype=bool)
+                  threshold: str | None, events_config: dict[str, Any] | None = None,
+                  ) -> np.ndarray:
+    """Weight of each interaction in training, 0 for those left out (spec B.7):
+    ``eventType`` keeps one type, ``eventValueThreshold`` drops lower EVENT_VALUEs, and
+    ``eventsConfig.eventParametersList`` keeps the listed types, each with its own
+    threshold and weight (0..1)."""
+    n = len(cols["USER_ID"])
+    weights = np.ones(n, dtype=np.float32)
+    listed = (events_config or {}).get("eventParametersList") or []
+    needs_type = event_type or listed
+    if needs_type and "EVENT_TYPE" not in cols:
+        raise JobFailed("The solution selects interactions by event type, but the "
+                        "Interactions dataset has no EVENT_TYPE column.")
+    needs_value = threshold is not None or any("eventValueThreshold" in p for p in listed)
+    if needs_value and "EVENT_VALUE" not in cols:
+        raise JobFailed("An event value threshold is set, but the Interactions dataset has "
+                        "no EVENT_VALUE column.")
+    types = np.char.lower(cols["EVENT_TYPE"]) if needs_type else None
     if event_type:
-        if "EVENT_TYPE" not in cols:
-            raise JobFailed(f"The solution trains on eventType {event_type!r}, but the "
-                            "Interactions dataset has no EVENT_TYPE column.")
-        keep &= np.char.lower(cols["EVENT_TYPE"]) == event_type.lower()
-    if threshold is not None:
-        if "EVENT_VALUE" not in cols:
-            raise JobFailed("eventValueThreshold is set, but the Interactions dataset has no "
-                            "EVENT_VALUE column.")
-        with np.errstate(invalid="ignore"):
-            keep &= cols["EVENT_VALUE"] >= float(threshold)
-    return keep
+        weights[types != event_type.lower()] = 0.0
+    with np.errstate(invalid="ignore"):
+        if threshold is not None:
+            weights[~(cols["EVENT_VALUE"] >= float(threshold))] = 0.0
+        if listed:
+            chosen = np.zeros(n, dtype=np.float32)
+            for p in listed:
+                rows = types == p["eventType"].lower()
+                if "eventValueThreshold" in p:
+                    rows &= cols["EVENT_VALUE"] >= p["eventValueThreshold"]
+                chosen[rows] = p.get("weight", 1.0)
+            weights *= chosen
+    return weights
 
 
 def check_minimums(users: np.ndarray, what: str) -> None:
@@ -122,8 +140,9 @@ def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _validation(factory: Factory, recipe: catalogue.Recipe, users: np.ndarray,
-                items: np.ndarray, timestamps: np.ndarray, shape: tuple[int, int],
-                avoid_repeats: bool) -> Callable[[dict[str, str]], dict[str, float]]:
+                items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray,
+                shape: tuple[int, int], avoid_repeats: bool,
+                ) -> Callable[[dict[str, str]], dict[str, float]]:
     """Metrics of a recipe's model with given hyperparameters on a validation split of
     these (training) users' events — what HPO and AutoML compare candidates on."""
     inner = alg.holdout_split(users, items, timestamps, seed=7)
@@ -131,14 +150,15 @@ def _validation(factory: Factory, recipe: catalogue.Recipe, users: np.ndarray,
 
     def score(candidate: dict[str, str]) -> dict[str, float]:
         model = evaluate.build(lambda X: factory(candidate, shape[1]).fit(X), users[mask],
-                               items[mask], shape, None)
+                               items[mask], shape, None, weights[mask])
         return evaluate.metrics_of(model, inner, items, shape[1], recipe.serving_type,
                                    avoid_repeats)
 
     return score
 
 
-def _automl(version: Resource, events: tuple[np.ndarray, np.ndarray, np.ndarray],
+def _automl(version: Resource,
+            events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
             shape: tuple[int, int], avoid_repeats: bool) -> catalogue.Recipe:
     """performAutoML: the candidate recipe with the best validation metric."""
     config = version.attrs.get("solutionConfig") or {}
@@ -195,15 +215,18 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     if cols is None:
         raise JobFailed(f"Dataset group {group.arn} has no Interactions data; import some with "
                         "CreateDatasetImportJob first.")
-    keep = select_events(cols, version.attrs.get("eventType"), config.get("eventValueThreshold"))
-    what = " after filtering by eventType/eventValueThreshold" if not keep.all() else ""
+    event_weights = select_events(cols, version.attrs.get("eventType"),
+                                  config.get("eventValueThreshold"), config.get("eventsConfig"))
+    keep = event_weights > 0
+    what = " after filtering by event type and value" if not keep.all() else ""
     order = np.flatnonzero(keep)[np.argsort(cols["TIMESTAMP"][keep], kind="stable")]
+    weights = event_weights[order]
     user_ids, users = np.unique(cols["USER_ID"][order], return_inverse=True)
     item_ids, items = np.unique(cols["ITEM_ID"][order], return_inverse=True)
     timestamps = cols["TIMESTAMP"][order]
     check_minimums(users, what)
     shape = (len(user_ids), len(item_ids))
-    full = interaction_matrix(users, items, shape)
+    full = interaction_matrix(users, items, shape, weights)
     avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
 
     _check_stop(ctx, version.arn)
@@ -211,13 +234,13 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     mask = holdout.train_mask
     tuned: dict[str, str] | None = None
     if version.attrs.get("performAutoML"):
-        recipe = _automl(version, (users[mask], items[mask], timestamps[mask]), shape,
-                         avoid_repeats)
+        recipe = _automl(version, (users[mask], items[mask], timestamps[mask], weights[mask]),
+                         shape, avoid_repeats)
         factory = RECIPE_MODELS[recipe.name]
         params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
     elif version.attrs.get("performHPO"):
         score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
-                            shape, avoid_repeats)
+                            weights[mask], shape, avoid_repeats)
         params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
                                    config.get("hpoConfig") or {}, score)
     _check_stop(ctx, version.arn)
@@ -228,12 +251,13 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
         if len(users) <= TUNE_MAX_EVENTS:
             sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
                                               shape, avoid_repeats,
-                                              params.get("recency_mask", "true") == "true")
-    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence)
+                                              params.get("recency_mask", "true") == "true",
+                                              weights[mask])
+    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
     metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
                                   avoid_repeats)
     _check_stop(ctx, version.arn)
-    model = evaluate.build(fit, users, items, shape, sequence)
+    model = evaluate.build(fit, users, items, shape, sequence, weights)
     artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats,
                         extras={"dataset_arn": np.array(dataset_arn),
                                 "put_watermark": np.array(watermark),

@@ -246,6 +246,10 @@ def test_solution_version_errors(personalize: Any, sims: tuple[str, str]) -> Non
 
 @pytest.mark.parametrize("solution_kw, reason", [
     ({"eventType": "purchase"}, "fewer than 1000 interactions after filtering"),
+    ({"solutionConfig": {"eventsConfig": {"eventParametersList": [
+        {"eventType": "purchase", "weight": 1.0}]}}},
+     "fewer than 1000 interactions after filtering"),
+    ({"solutionConfig": {"eventValueThreshold": "0.5"}}, "no EVENT_VALUE column"),
     ({"recipeArn": "arn:aws:personalize:::recipe/aws-trending-now"}, "cannot train"),
 ])
 def test_training_failures_have_reasons(personalize: Any, workflow: Workflow,
@@ -362,3 +366,12 @@ def test_recipes(personalize: Any) -> None:
     assert error_of(personalize.describe_recipe,
                     recipeArn="arn:aws:personalize:::recipe/aws-nope")[0] == \
         "ResourceNotFoundException"
+
+
+def test_events_config_weights_train(personalize: Any, workflow: Workflow) -> None:
+    _, version = train(personalize, workflow.group_arn, "aws-user-personalization",
+                       solutionConfig={"eventsConfig": {"eventParametersList": [
+                           {"eventType": "CLICK", "weight": 0.5}]}})
+    described = personalize.describe_solution_version(solutionVersionArn=version)
+    assert described["solutionVersion"]["solutionConfig"]["eventsConfig"][
+        "eventParametersList"][0]["weight"] == 0.5
