@@ -75,7 +75,8 @@ def tailor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tailor]:
     # The suite shares one server, so it raises the per-region count quotas
     # (tests of the quotas themselves start their own server).
     server = start_tailor(tmp_path_factory.mktemp("tailor") / "data",
-                          quota_dataset_groups="1000", quota_schemas="1000")
+                          quota_dataset_groups="1000", quota_schemas="1000",
+                          quota_solutions_per_group="1000", quota_campaigns_per_group="1000")
     yield server
     server.stop()
 

@@ -157,14 +157,19 @@ def test_restart_keeps_resources_models_and_resumes_jobs(tmp_path: Path) -> None
         server.stop()
 
 
-def test_dataset_group_quota(tmp_path: Path) -> None:
-    server = start_tailor(tmp_path / "data", quota_dataset_groups="2")
+def test_quotas(tmp_path: Path) -> None:
+    server = start_tailor(tmp_path / "data", quota_dataset_groups="2",
+                          quota_solutions_per_group="1")
     try:
         p = server.client("personalize")
-        for _ in range(2):
-            p.create_dataset_group(name=unique("g"))
+        groups = [p.create_dataset_group(name=unique("g"))["datasetGroupArn"] for _ in range(2)]
         with pytest.raises(p.exceptions.LimitExceededException, match="TAILOR_QUOTA"):
             p.create_dataset_group(name=unique("g"))
+        wait(lambda: p.describe_dataset_group(datasetGroupArn=groups[0])["datasetGroup"])
+        recipe = "arn:aws:personalize:::recipe/aws-sims"
+        p.create_solution(name=unique("s"), datasetGroupArn=groups[0], recipeArn=recipe)
+        with pytest.raises(p.exceptions.LimitExceededException, match="solutions"):
+            p.create_solution(name=unique("s"), datasetGroupArn=groups[0], recipeArn=recipe)
     finally:
         server.stop()
 
