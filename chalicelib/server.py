@@ -60,7 +60,7 @@ def _handler_class() -> type:
     class Handler(ChaliceRequestHandler):
         disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 
     return Handler

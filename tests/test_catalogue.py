@@ -105,7 +105,8 @@ def test_unknown_arns() -> None:
     assert cat.recipe_by_name("nope") is None
     assert cat.algorithm_from_arn("arn:aws:personalize:::algorithm/nope") is None
     assert cat.algorithm_from_arn("arn:aws:personalize:::recipe/aws-sims") is None
-    assert cat.feature_transformation_from_arn("arn:aws:personalize:::feature-transformation/x") is None
+    missing = "arn:aws:personalize:::feature-transformation/x"
+    assert cat.feature_transformation_from_arn(missing) is None
     with pytest.raises(KeyError):
         cat.algorithm_wire("nope")
     with pytest.raises(KeyError):

@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_lists_exactly_the_unimplemented_operations() -> None:
     text = README.read_text()
     block = re.search(r"<!-- unimplemented-operations -->(.*?)<!-- /unimplemented-operations",
-                      text, re.S)
+                      text, re.DOTALL)
     assert block, "README.md lost its unimplemented-operations block"
     listed = {name.strip() for name in block.group(1).replace("\n", " ").split(",")
               if name.strip()}

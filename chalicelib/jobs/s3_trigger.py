@@ -250,7 +250,7 @@ def _submit_one(ctx: Context, submit: Submit, rec: _Record, role_arn: str | None
         return "quota" if isinstance(exc, LimitExceededException) else "waiting"
     except PersonalizeError as exc:
         return _fail(ctx, rec, url, exc)
-    except Exception as exc:  # noqa: BLE001 - one bad object must not stop the others
+    except Exception as exc:
         log.exception("S3 trigger: importing %s crashed", url)
         return _fail(ctx, rec, url, exc)
     _mark(ctx, rec, "submitted", job_arn=arn)
@@ -382,7 +382,7 @@ class Watcher(threading.Thread):
         while not self._halt.is_set():
             try:
                 self.poll()
-            except Exception:  # noqa: BLE001 - keep watching; the log says what happened
+            except Exception:
                 log.exception("S3 trigger: polling the mapped prefixes failed")
             self._halt.wait(self.interval)
 

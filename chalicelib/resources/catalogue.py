@@ -169,7 +169,7 @@ class Recipe:
 
     @property
     def serving_type(self) -> str:
-        """Recipe type used by serving logic (B.2 [clone]: popularity-count serves as POPULAR_ITEMS)."""
+        """Recipe type used by serving (B.2 [clone]: popularity-count serves POPULAR_ITEMS)."""
         return "POPULAR_ITEMS" if self.name == "aws-popularity-count" else self.recipe_type
 
 
@@ -414,7 +414,7 @@ def check_hpo_ranges(algorithm: str, ranges: Mapping[str, Any]) -> None:
                                  f"tunable: {sorted(tunable) or 'none'}.")
             if p.kind != kind:
                 raise ValueError(f"{r['name']} is {p.kind}; give it in "
-                                 f"{[g for g, k in RANGE_KINDS.items() if k == p.kind][0]}.")
+                                 f"{next(g for g, k in RANGE_KINDS.items() if k == p.kind)}.")
             if kind == "categorical":
                 bad = [v for v in r.get("values") or [] if v.lower() not in
                        {x.lower() for x in p.values}]

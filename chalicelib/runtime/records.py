@@ -23,11 +23,11 @@ def epoch_seconds(value: Any, where: str) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value)
     try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise InvalidInputException(f"{where} must be a timestamp, got {value!r}.") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return int(parsed.timestamp())
 
 
