@@ -8,9 +8,13 @@ README), and the job worker runs as a thread beside it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,14 @@ def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
     }
 
 
+def _die_with_parent() -> None:
+    """In the moto child: get SIGTERM when Tailor dies, even by kill -9 (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _local_app(app: Any) -> Any:
     """Give the app Chalice's local-mode behaviour, as ``chalice.local.create_local_server``."""
     from chalice.local import CustomLocalChalice, LocalChalice
@@ -64,26 +76,6 @@ def _handler_class() -> type:
             log.debug("%s " + format, self.address_string(), *args)
 
     return Handler
-
-
-def _journal_moto(path: Path, endpoint: str) -> None:
-    """Keep the local S3 under the data dir: moto's request recorder, limited to writes,
-    is the journal; at start it is replayed into the fresh moto server."""
-    from moto.moto_api import recorder
-
-    recorder._location = str(path)
-    recorder._user_enabled = False
-    if path.exists() and path.stat().st_size:
-        log.info("restoring the local S3 from %s", path)
-        recorder.replay_recording(target_host=endpoint)
-    record = recorder._record_request
-
-    def record_writes(request: object, body: bytes | None = None) -> None:
-        if getattr(request, "method", "GET") not in ("GET", "HEAD", "OPTIONS"):
-            record(request, body)
-
-    recorder._record_request = record_writes
-    recorder._user_enabled = True
 
 
 @dataclass
@@ -112,13 +104,18 @@ class TailorServer:
         self._start_app()
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.s3_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.s3_endpoint = f"http://{host}:{port}"
-        _journal_moto(self.data_dir / "s3-journal.jsonl", self.s3_endpoint)
+        """moto runs in a child process (``chalicelib.s3server``): its objects live in
+        memory, and a large upload or download must not add to Tailor's own footprint."""
+        self._moto = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.s3server", "--host", self.host,
+             "--port", str(self.s3_port), "--journal",
+             str(self.data_dir.resolve() / "s3-journal.jsonl")],
+            stdout=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent)  # noqa: PLW1509 - runs before any thread starts
+        line = self._moto.stdout.readline() if self._moto.stdout else ""
+        if not line.strip():
+            raise SystemExit("The local S3 (moto) did not start; see the messages above.")
+        self.s3_endpoint = line.strip()
 
     def _start_app(self) -> None:
         from chalice.config import Config
@@ -161,4 +158,5 @@ class TailorServer:
             self._server.server.shutdown()
             self._server.server.server_close()
         if getattr(self, "_moto", None):
-            self._moto.stop()
+            self._moto.terminate()
+            self._moto.wait(timeout=20)
