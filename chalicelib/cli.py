@@ -36,6 +36,12 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    stop = threading.Event()
+    # Ctrl-C (SIGINT) and SIGTERM stop both servers cleanly. Installed before anything is
+    # printed (a client may signal as soon as it reads the endpoints) and explicitly for
+    # SIGINT (a shell may start a background job with it ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     server = TailorServer(args.data_dir, args.host, args.port, args.s3_port)
     server.start()
     env = server.env()
@@ -48,11 +54,6 @@ def serve(args: argparse.Namespace) -> int:
         for key, value in env.items():
             print(f"export {key}={value}")
         print("\nCtrl-C stops Tailor.", flush=True)
-    stop = threading.Event()
-    # Ctrl-C (SIGINT) and SIGTERM stop both servers cleanly (SIGINT is handled explicitly:
-    # a shell may start a background job with it ignored).
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
     server.stop()

@@ -16,6 +16,7 @@ from .metrics import METRIC_NAMES, Holdout, holdout_split, ranking_metrics
 from .popularity import PopularityCount
 from .sequence import SequenceAware, recency_weights, sequence_histories, transitions
 from .sims import Sims
+from .trending import TrendingNow, trend_prediction_accuracy, window_counts
 
 __all__ = [
     "EASE",
@@ -28,6 +29,7 @@ __all__ = [
     "Recommender",
     "SequenceAware",
     "Sims",
+    "TrendingNow",
     "holdout_split",
     "load_model",
     "ranking_metrics",
@@ -38,4 +40,6 @@ __all__ = [
     "softmax",
     "top_n",
     "transitions",
+    "trend_prediction_accuracy",
+    "window_counts",
 ]

@@ -58,6 +58,9 @@ TUNE_MAX_EVENTS = 2_000_000
 # Each user's newest events kept in the artifact, in order, to build serving histories.
 SEQUENCE_LENGTH = 200
 
+# Trending-Now's trend discovery frequencies, in seconds.
+TREND_WINDOWS = {"30 minutes": 1800.0, "1 hour": 3600.0, "3 hours": 10800.0, "1 day": 86400.0}
+
 # Recipe name -> model factory: the one table of which algorithm stands in for which recipe.
 RECIPE_MODELS: dict[str, Factory] = {
     "aws-popularity-count": lambda params, n: alg.PopularityCount(),
@@ -68,6 +71,8 @@ RECIPE_MODELS: dict[str, Factory] = {
     "aws-hrnn": _personalized,
     "aws-hrnn-metadata": _personalized,
     "aws-sims": _sims,
+    "aws-trending-now": lambda params, n: alg.TrendingNow(
+        TREND_WINDOWS[params["trend_discovery_frequency"]]),
 }
 
 
@@ -137,6 +142,24 @@ def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
     kept = np.minimum(counts, SEQUENCE_LENGTH)
     return {"seq_indptr": np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
             "seq_items": i[keep].astype(np.int64)}
+
+
+def _trending(window: float, items: np.ndarray, timestamps: np.ndarray, n_items: int,
+              ) -> tuple[alg.Recommender, dict[str, float], dict[str, np.ndarray]]:
+    """Trending-Now: the trend as of the newest event, its trend_prediction_accuracy on the
+    last window (predicted from the windows before it), and the recent events serving
+    recomputes the trend from as new events stream in."""
+    end = float(timestamps.max())
+    before = timestamps <= end - window
+    predicted = alg.TrendingNow(window).fit_events(items[before], timestamps[before], n_items,
+                                                   end - window).ranking()
+    current, previous = alg.window_counts(items, timestamps, n_items, end, window)
+    metrics = {"trend_prediction_accuracy": round(
+        alg.trend_prediction_accuracy(predicted, current - previous), 4)}
+    model = alg.TrendingNow(window).fit_events(items, timestamps, n_items, end)
+    recent = timestamps > end - 2 * window
+    return model, metrics, {"trend_items": items[recent].astype(np.int64),
+                            "trend_ts": timestamps[recent].astype(np.int64)}
 
 
 def _validation(factory: Factory, recipe: catalogue.Recipe, users: np.ndarray,
@@ -230,38 +253,43 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
 
     _check_stop(ctx, version.arn)
-    holdout = alg.holdout_split(users, items, timestamps)
-    mask = holdout.train_mask
     tuned: dict[str, str] | None = None
-    if version.attrs.get("performAutoML"):
-        recipe = _automl(version, (users[mask], items[mask], timestamps[mask], weights[mask]),
-                         shape, avoid_repeats)
-        factory = RECIPE_MODELS[recipe.name]
-        params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
-    elif version.attrs.get("performHPO"):
-        score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
-                            weights[mask], shape, avoid_repeats)
-        params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
-                                   config.get("hpoConfig") or {}, score)
-    _check_stop(ctx, version.arn)
-    fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
-    sequence = None
-    if recipe.name in SEQUENCE_RECIPES:
-        sequence = (float("inf"), 0.0)
-        if len(users) <= TUNE_MAX_EVENTS:
-            sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
-                                              shape, avoid_repeats,
-                                              params.get("recency_mask", "true") == "true",
-                                              weights[mask])
-    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
-    metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
-                                  avoid_repeats)
-    _check_stop(ctx, version.arn)
-    model = evaluate.build(fit, users, items, shape, sequence, weights)
+    extras: dict[str, np.ndarray] = {}
+    sequence: tuple[float, float] | None = None
+    if recipe.name == "aws-trending-now":
+        window = TREND_WINDOWS[params["trend_discovery_frequency"]]
+        model, metrics, extras = _trending(window, items, timestamps, shape[1])
+    else:
+        holdout = alg.holdout_split(users, items, timestamps)
+        mask = holdout.train_mask
+        if version.attrs.get("performAutoML"):
+            recipe = _automl(version, (users[mask], items[mask], timestamps[mask], weights[mask]),
+                             shape, avoid_repeats)
+            factory = RECIPE_MODELS[recipe.name]
+            params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
+        elif version.attrs.get("performHPO"):
+            score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
+                                weights[mask], shape, avoid_repeats)
+            params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
+                                       config.get("hpoConfig") or {}, score)
+        _check_stop(ctx, version.arn)
+        fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
+        if recipe.name in SEQUENCE_RECIPES:
+            sequence = (float("inf"), 0.0)
+            if len(users) <= TUNE_MAX_EVENTS:
+                sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
+                                                  shape, avoid_repeats,
+                                                  params.get("recency_mask", "true") == "true",
+                                                  weights[mask])
+        held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
+        metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
+                                      avoid_repeats)
+        _check_stop(ctx, version.arn)
+        model = evaluate.build(fit, users, items, shape, sequence, weights)
     artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats,
                         extras={"dataset_arn": np.array(dataset_arn),
                                 "put_watermark": np.array(watermark),
-                                **_sequences(users, items)})
+                                **_sequences(users, items), **extras})
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
     ctx.blobs.put(key, artifact.to_bytes())
     with ctx.store.transaction():

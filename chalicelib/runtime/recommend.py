@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.algorithms import SequenceAware, sequence_histories, softmax, top_n
+from chalicelib.algorithms import (
+    SequenceAware,
+    TrendingNow,
+    sequence_histories,
+    softmax,
+    top_n,
+)
 from chalicelib.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
@@ -111,6 +117,8 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             f"Campaign {campaign_arn} serves {recipe.name}: call GetPersonalizedRanking.")
     if kind == "RELATED_ITEMS":
         items = _related(artifact, params.get("itemId"), n, recipe.name)
+    elif isinstance(artifact.model, TrendingNow):
+        items = _trending(ctx, artifact, n)
     elif kind == "POPULAR_ITEMS":
         items = [{"itemId": artifact.item_ids[i]} for i in artifact.popularity_order[:n]]
     else:
@@ -123,6 +131,26 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])}
                  for i in idx if i >= 0]
     return {"itemList": items, "recommendationId": _recommendation_id()}
+
+
+def _trending(ctx: Context, artifact: Artifact, n: int) -> list[dict[str, Any]]:
+    """Trending-Now, recomputed with the events streamed since training (the trend window
+    moves with the newest event); scores are growth rates scaled to [0, 1]."""
+    model = artifact.model
+    assert isinstance(model, TrendingNow)
+    rows = ctx.store.db.execute(
+        "SELECT record_id, ts FROM put_rows WHERE dataset_arn = ? AND id > ? AND ts > ?",
+        [str(artifact.extras["dataset_arn"]), int(artifact.extras["put_watermark"]),
+         model.end - 2 * model.window]).fetchall()
+    index = artifact.item_index
+    live = [(index[item], ts) for item, ts in rows if item in index]
+    if live:
+        items = np.concatenate([artifact.extras["trend_items"], [i for i, _ in live]])
+        stamps = np.concatenate([artifact.extras["trend_ts"], [t for _, t in live]])
+        model = TrendingNow(model.window).fit_events(items, stamps, len(artifact.item_ids))
+    rates = model.rates()
+    return [{"itemId": artifact.item_ids[i], "score": _score(rates[i])}
+            for i in model.ranking()[:n]]
 
 
 def _related(artifact: Artifact, item_id: str | None, n: int, recipe: str,

@@ -16,6 +16,7 @@ from chalicelib.algorithms import (
     PopularityCount,
     SequenceAware,
     Sims,
+    TrendingNow,
     load_model,
     save_model,
     softmax,
@@ -107,6 +108,7 @@ def test_registry__has_every_model_kind() -> None:
         "als": ImplicitALS,
         "sims": Sims,
         "sequence": SequenceAware,
+        "trending": TrendingNow,
     }
 
 
