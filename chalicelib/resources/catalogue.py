@@ -2,8 +2,8 @@
 
 Seed data for ListRecipes / DescribeRecipe / DescribeAlgorithm /
 DescribeFeatureTransformation (spec B.2, B.3, B.6, B.12, C.2) plus the
-hyperparameter validation used by CreateSolution.  Pure data: no I/O and no
-imports from the rest of the project.
+hyperparameter validation used by CreateSolution.  Pure data: no I/O; service-owned
+ARN prefixes come from ``state.arns``, the one place ARNs are formatted.
 """
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from chalicelib.state.arns import service_arn_prefix
+
 Kind = Literal["integer", "continuous", "categorical"]
 Scope = Literal["algorithm", "featurization"]
 
 CATALOGUE_EPOCH = 1543622400.0  # 2018-12-01T00:00:00Z, creation/update date of every entry
-RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
-ALGORITHM_ARN_PREFIX = "arn:aws:personalize:::algorithm/"
-FEATURE_TRANSFORMATION_ARN_PREFIX = "arn:aws:personalize:::feature-transformation/"
+RECIPE_ARN_PREFIX = service_arn_prefix("recipe")
+ALGORITHM_ARN_PREFIX = service_arn_prefix("algorithm")
+FEATURE_TRANSFORMATION_ARN_PREFIX = service_arn_prefix("feature-transformation")
 DOMAINS: tuple[str, ...] = ("ECOMMERCE", "VIDEO_ON_DEMAND")
 DEFAULT_RESOURCE_CONFIG: Mapping[str, str] = MappingProxyType(
     {"maxNumberOfTrainingJobs": "20", "maxParallelTrainingJobs": "5"})

@@ -15,9 +15,9 @@ def arn(kind: str, *path: str) -> str:
     return f"arn:aws:personalize:{s.region}:{s.account_id}:{kind}/{'/'.join(path)}"
 
 
-def service_arn(kind: str, name: str) -> str:
-    """Service-owned ARNs have no region or account: ``arn:aws:personalize:::recipe/x``."""
-    return f"arn:aws:personalize:::{kind}/{name}"
+def service_arn_prefix(kind: str) -> str:
+    """Service-owned ARNs have no region or account: ``arn:aws:personalize:::recipe/``."""
+    return f"arn:aws:personalize:::{kind}/"
 
 
 @dataclass(frozen=True)

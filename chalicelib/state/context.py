@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,7 +18,6 @@ class Context:
     blobs: BlobStore
     # Called after a request queues a job; the in-process worker sets it to wake up at once.
     wake: Callable[[], None] = field(default=lambda: None)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def build(s: Settings) -> Context:

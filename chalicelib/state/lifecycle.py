@@ -24,12 +24,6 @@ class Status(StrEnum):
 PENDING = frozenset({Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS, Status.PENDING,
                      Status.IN_PROGRESS})
 DELETING = frozenset({Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS})
-TERMINAL = frozenset({Status.ACTIVE, Status.CREATE_FAILED, Status.CREATE_STOPPED,
-                      Status.COMPLETED, Status.FAILED})
-# Data deletion jobs: the phase names of the create chain, in their own words.
-DELETION_JOB = {Status.CREATE_PENDING: Status.PENDING,
-                Status.CREATE_IN_PROGRESS: Status.IN_PROGRESS,
-                Status.ACTIVE: Status.COMPLETED, Status.CREATE_FAILED: Status.FAILED}
 
 # Allowed (from, to) moves; anything else is a bug in the caller.
 TRANSITIONS = frozenset({

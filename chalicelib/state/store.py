@@ -228,10 +228,6 @@ class Store:
     def requeue(self, job: Job) -> None:
         self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", [job.id])
 
-    def queued(self) -> int:
-        return self.db.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
-                               ).fetchone()[0]
-
 
 _COLUMNS = ("arn", "kind", "name", "parent", "status", "created", "updated",
             "failure_reason", "attrs")
