@@ -10,29 +10,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from chalicelib import algorithms as alg
 from chalicelib.jobs import evaluate, hpo
-from chalicelib.jobs.data import dataset_columns, interaction_matrix
 from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.jobs.training import (
+    Stopped,
+    Trained,
+    Trainer,
+    TrainingJob,
+    require_events,
+)
 from chalicelib.resources import catalogue
 from chalicelib.runtime.artifacts import Artifact
-from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
-MIN_INTERACTIONS = 1000
-MIN_USERS = 25
 # EASE's item x item solve is exact and fast for small catalogues; beyond, ALS.
 EASE_MAX_ITEMS = 5000
-# Below this share of repeated (user, item) events, serving treats the data as
-# "users do not re-consume" and ranks already-seen items last.
-REPEAT_RATE_THRESHOLD = 0.1
 
 Factory = Callable[[dict[str, str], int], alg.Recommender]
 
@@ -74,62 +73,6 @@ RECIPE_MODELS: dict[str, Factory] = {
     "aws-trending-now": lambda params, n: alg.TrendingNow(
         TREND_WINDOWS[params["trend_discovery_frequency"]]),
 }
-
-
-class _Stopped(Exception):
-    pass
-
-
-def _check_stop(ctx: Context, arn: str) -> None:
-    res = ctx.store.get(arn)
-    if res is None or res.status == Status.CREATE_STOPPING:
-        raise _Stopped
-
-
-def select_events(cols: dict[str, np.ndarray], event_type: str | None,
-                  threshold: str | None, events_config: dict[str, Any] | None = None,
-                  ) -> np.ndarray:
-    """Weight of each interaction in training, 0 for those left out (spec B.7):
-    ``eventType`` keeps one type, ``eventValueThreshold`` drops lower EVENT_VALUEs, and
-    ``eventsConfig.eventParametersList`` keeps the listed types, each with its own
-    threshold and weight (0..1)."""
-    n = len(cols["USER_ID"])
-    weights = np.ones(n, dtype=np.float32)
-    listed = (events_config or {}).get("eventParametersList") or []
-    needs_type = event_type or listed
-    if needs_type and "EVENT_TYPE" not in cols:
-        raise JobFailed("The solution selects interactions by event type, but the "
-                        "Interactions dataset has no EVENT_TYPE column.")
-    needs_value = threshold is not None or any("eventValueThreshold" in p for p in listed)
-    if needs_value and "EVENT_VALUE" not in cols:
-        raise JobFailed("An event value threshold is set, but the Interactions dataset has "
-                        "no EVENT_VALUE column.")
-    types = np.char.lower(cols["EVENT_TYPE"]) if needs_type else None
-    if event_type:
-        weights[types != event_type.lower()] = 0.0
-    with np.errstate(invalid="ignore"):
-        if threshold is not None:
-            weights[~(cols["EVENT_VALUE"] >= float(threshold))] = 0.0
-        if listed:
-            chosen = np.zeros(n, dtype=np.float32)
-            for p in listed:
-                rows = types == p["eventType"].lower()
-                if "eventValueThreshold" in p:
-                    rows &= cols["EVENT_VALUE"] >= p["eventValueThreshold"]
-                chosen[rows] = p.get("weight", 1.0)
-            weights *= chosen
-    return weights
-
-
-def check_minimums(users: np.ndarray, what: str) -> None:
-    if len(users) < MIN_INTERACTIONS:
-        raise JobFailed(f"Dataset has fewer than {MIN_INTERACTIONS} interactions{what} "
-                        f"({len(users)}); import more data.")
-    _, counts = np.unique(users, return_counts=True)
-    active = int((counts >= 2).sum())
-    if active < MIN_USERS:
-        raise JobFailed(f"Dataset has fewer than {MIN_USERS} users with at least 2 "
-                        f"interactions each ({active}){what}; import more data.")
 
 
 def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
@@ -207,12 +150,72 @@ def _automl(version: Resource,
     return best
 
 
+def _collaborative(job: TrainingJob) -> Trained:
+    """The recipes trained from interactions alone and measured on held-out users
+    (spec D.3): user-personalization, personalized-ranking, HRNN, popularity, SIMS;
+    with performHPO / performAutoML when asked."""
+    ev = require_events(job.ctx, job.version)
+    recipe, params, factory = job.recipe, job.params, RECIPE_MODELS[job.recipe.name]
+    users, items, timestamps, weights, shape = (ev.users, ev.items, ev.timestamps,
+                                                 ev.weights, ev.shape)
+    job.check_stop()
+    holdout = alg.holdout_split(users, items, timestamps)
+    mask = holdout.train_mask
+    tuned = None
+    automl = bool(job.version.attrs.get("performAutoML"))
+    if automl:
+        recipe = _automl(job.version, (users[mask], items[mask], timestamps[mask], weights[mask]),
+                         shape, ev.avoid_repeats)
+        factory = RECIPE_MODELS[recipe.name]
+        params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
+    elif job.version.attrs.get("performHPO"):
+        score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
+                            weights[mask], shape, ev.avoid_repeats)
+        params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
+                                   job.config.get("hpoConfig") or {}, score)
+    job.check_stop()
+    fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
+    sequence: tuple[float, float] | None = None
+    if recipe.name in SEQUENCE_RECIPES:
+        sequence = (float("inf"), 0.0)
+        if len(users) <= TUNE_MAX_EVENTS:
+            sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
+                                              shape, ev.avoid_repeats,
+                                              params.get("recency_mask", "true") == "true",
+                                              weights[mask])
+    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
+    metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
+                                  ev.avoid_repeats)
+    job.check_stop()
+    model = evaluate.build(fit, users, items, shape, sequence, weights)
+    log.info("%s: sequence weights %s", job.version.arn, sequence)
+    return Trained(model, metrics, ev, extras=_sequences(users, items), tuned=tuned,
+                   recipe=recipe if automl else None)
+
+
+def _trending_now(job: TrainingJob) -> Trained:
+    ev = require_events(job.ctx, job.version)
+    window = TREND_WINDOWS[job.params["trend_discovery_frequency"]]
+    model, metrics, extras = _trending(window, ev.items, ev.timestamps, ev.shape[1])
+    return Trained(model, metrics, ev, extras=extras)
+
+
+# Recipe name -> trainer, for the recipes not trained by _collaborative.
+TRAINERS: dict[str, Trainer] = {
+    "aws-trending-now": _trending_now,
+}
+
+
+def trainer_of(name: str) -> Trainer | None:
+    return TRAINERS.get(name) or (_collaborative if name in RECIPE_MODELS else None)
+
+
 def run(ctx: Context, version: Resource) -> None:
     begin(ctx, version)
     started = time.time()
     try:
         _train(ctx, version, started)
-    except _Stopped:
+    except Stopped:
         ctx.store.set_status(version.arn, Status.CREATE_STOPPED)
         log.info("training of %s stopped on request", version.arn)
 
@@ -220,93 +223,42 @@ def run(ctx: Context, version: Resource) -> None:
 def _train(ctx: Context, version: Resource, started: float) -> None:
     recipe = catalogue.recipe_from_arn(version.attrs["recipeArn"])
     assert recipe is not None
-    factory = RECIPE_MODELS.get(recipe.name)
-    if factory is None:
+    trainer = trainer_of(recipe.name)
+    if trainer is None:
         raise JobFailed(f"Tailor cannot train {recipe.name} yet; see README.md for the recipes "
                         "it implements (e.g. aws-user-personalization, aws-sims).")
     config = version.attrs.get("solutionConfig") or {}
     params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {
         **config.get("algorithmHyperParameters", {}),
         **config.get("featureTransformationParameters", {})})
-    group = ctx.store.one(version.attrs["datasetGroupArn"])
-    dataset_arn = arns.arn("dataset", group.name, "INTERACTIONS")
-    # Streamed events up to here are training data; later ones extend users' histories
-    # at serving time (runtime.recommend.live_items).
-    watermark = ctx.store.db.execute("SELECT coalesce(max(id), 0) FROM put_rows WHERE "
-                                     "dataset_arn = ?", [dataset_arn]).fetchone()[0]
-    cols = dataset_columns(ctx, dataset_arn)
-    if cols is None:
-        raise JobFailed(f"Dataset group {group.arn} has no Interactions data; import some with "
-                        "CreateDatasetImportJob first.")
-    event_weights = select_events(cols, version.attrs.get("eventType"),
-                                  config.get("eventValueThreshold"), config.get("eventsConfig"))
-    keep = event_weights > 0
-    what = " after filtering by event type and value" if not keep.all() else ""
-    order = np.flatnonzero(keep)[np.argsort(cols["TIMESTAMP"][keep], kind="stable")]
-    weights = event_weights[order]
-    user_ids, users = np.unique(cols["USER_ID"][order], return_inverse=True)
-    item_ids, items = np.unique(cols["ITEM_ID"][order], return_inverse=True)
-    timestamps = cols["TIMESTAMP"][order]
-    check_minimums(users, what)
-    shape = (len(user_ids), len(item_ids))
-    full = interaction_matrix(users, items, shape, weights)
-    avoid_repeats = 1.0 - full.nnz / len(users) < REPEAT_RATE_THRESHOLD
-
-    _check_stop(ctx, version.arn)
-    tuned: dict[str, str] | None = None
-    extras: dict[str, np.ndarray] = {}
-    sequence: tuple[float, float] | None = None
-    if recipe.name == "aws-trending-now":
-        window = TREND_WINDOWS[params["trend_discovery_frequency"]]
-        model, metrics, extras = _trending(window, items, timestamps, shape[1])
-    else:
-        holdout = alg.holdout_split(users, items, timestamps)
-        mask = holdout.train_mask
-        if version.attrs.get("performAutoML"):
-            recipe = _automl(version, (users[mask], items[mask], timestamps[mask], weights[mask]),
-                             shape, avoid_repeats)
-            factory = RECIPE_MODELS[recipe.name]
-            params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {})
-        elif version.attrs.get("performHPO"):
-            score = _validation(factory, recipe, users[mask], items[mask], timestamps[mask],
-                                weights[mask], shape, avoid_repeats)
-            params, tuned = hpo.search(recipe.algorithm or recipe.name, params,
-                                       config.get("hpoConfig") or {}, score)
-        _check_stop(ctx, version.arn)
-        fit = lambda X: factory(params, shape[1]).fit(X)  # noqa: E731
-        if recipe.name in SEQUENCE_RECIPES:
-            sequence = (float("inf"), 0.0)
-            if len(users) <= TUNE_MAX_EVENTS:
-                sequence = evaluate.tune_sequence(fit, users[mask], items[mask], timestamps[mask],
-                                                  shape, avoid_repeats,
-                                                  params.get("recency_mask", "true") == "true",
-                                                  weights[mask])
-        held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
-        metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
-                                      avoid_repeats)
-        _check_stop(ctx, version.arn)
-        model = evaluate.build(fit, users, items, shape, sequence, weights)
-    artifact = Artifact(recipe.name, model, item_ids, user_ids, full, avoid_repeats,
-                        extras={"dataset_arn": np.array(dataset_arn),
-                                "put_watermark": np.array(watermark),
-                                **_sequences(users, items), **extras})
+    trained = trainer(TrainingJob(ctx, version, recipe, params))
+    recipe = trained.recipe or recipe
+    ev = trained.events
+    extras = dict(trained.extras)
+    if ev is not None:
+        extras.update(dataset_arn=np.array(ev.dataset_arn), put_watermark=np.array(ev.watermark))
+    item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
+    user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
+    user_items = trained.user_items if trained.user_items is not None else ev.matrix
+    artifact = Artifact(recipe.name, trained.model, item_ids, user_ids, user_items,
+                        ev.avoid_repeats if ev is not None else False, extras=extras)
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
     ctx.blobs.put(key, artifact.to_bytes())
     with ctx.store.transaction():
         res = ctx.store.one(version.arn)
         if res.status == Status.CREATE_STOPPING:
-            raise _Stopped
-        if tuned is not None:
-            res.attrs["tunedHPOParams"] = {"algorithmHyperParameters": tuned}
+            raise Stopped
+        if trained.tuned is not None:
+            res.attrs["tunedHPOParams"] = {"algorithmHyperParameters": trained.tuned}
         if version.attrs.get("performAutoML"):
             res.attrs["recipeArn"] = recipe.arn
             solution = ctx.store.one(res.attrs["solutionArn"])
             solution.attrs["autoMLResult"] = {"bestRecipeArn": recipe.arn}
             ctx.store.save(solution)
-        res.attrs.update(_artifact=key, _metrics=metrics,
+        res.attrs.update(_artifact=key, _metrics=trained.metrics,
                          trainingHours=round((time.time() - started) / 3600, 6))
         res.status = Status.ACTIVE
         ctx.store.save(res)
-    log.info("trained %s (%s, %s, sequence %s) on %d events, %d users, %d items in %.2fs: %s",
-             version.arn, recipe.name, model.kind, sequence, len(users), shape[0], shape[1],
-             time.time() - started, metrics)
+    log.info("trained %s (%s, %s) on %d users x %d items in %.2fs: %s", version.arn,
+             recipe.name, trained.model.kind, len(user_ids), len(item_ids),
+             time.time() - started, trained.metrics)

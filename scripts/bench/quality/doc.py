@@ -20,7 +20,7 @@ Personalize's offline holdout (spec D.3/D.6), through Tailor's own
   catalogue coverage, averaged over test users exactly as spec D.6.
 - **Items already in the user's history are removed from every model's top 25** (all rows,
   Tailor included). Tailor's serving does the equivalent only when fewer than 10 % of the
-  events repeat a (user, item) pair (`REPEAT_RATE_THRESHOLD` in `chalicelib/jobs/train.py`);
+  events repeat a (user, item) pair (`REPEAT_RATE_THRESHOLD` in `chalicelib/jobs/training.py`);
   on the generated e-commerce set (the funnel makes about half the events repeat a pair) a deployed
   Tailor campaign — and Tailor's own GetSolutionMetrics — would *not* filter them. Relevant
   items that were already in the history (e.g. a purchase of an item viewed earlier) are

@@ -25,7 +25,8 @@ import scipy.sparse as sp
 
 from chalicelib import algorithms as alg
 from chalicelib.jobs.data import interaction_matrix
-from chalicelib.jobs.train import EASE_MAX_ITEMS, RECIPE_MODELS, REPEAT_RATE_THRESHOLD
+from chalicelib.jobs.train import EASE_MAX_ITEMS, RECIPE_MODELS
+from chalicelib.jobs.training import REPEAT_RATE_THRESHOLD
 from chalicelib.resources import catalogue
 
 from . import baselines as bl
