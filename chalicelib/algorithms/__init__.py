@@ -12,6 +12,7 @@ from .base import (
     top_n,
 )
 from .ease import EASE
+from .exploration import cold_candidates, explore
 from .metrics import METRIC_NAMES, Holdout, holdout_split, ranking_metrics
 from .popularity import PopularityCount
 from .sequence import SequenceAware, recency_weights, sequence_histories, transitions
@@ -30,6 +31,8 @@ __all__ = [
     "SequenceAware",
     "Sims",
     "TrendingNow",
+    "cold_candidates",
+    "explore",
     "holdout_split",
     "load_model",
     "ranking_metrics",

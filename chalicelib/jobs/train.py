@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from chalicelib import algorithms as alg
-from chalicelib.jobs import evaluate, hpo
+from chalicelib.jobs import evaluate, exploration, hpo
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.jobs.training import (
     Stopped,
@@ -240,6 +240,9 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
     user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
     user_items = trained.user_items if trained.user_items is not None else ev.matrix
+    if recipe.explores and ev is not None:
+        item_ids, user_items, cold = exploration.extend_catalogue(ctx, version, ev)
+        extras.update(cold)
     artifact = Artifact(recipe.name, trained.model, item_ids, user_ids, user_items,
                         ev.avoid_repeats if ev is not None else False, extras=extras)
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"

@@ -13,7 +13,6 @@ from chalicelib.state.store import Resource
 
 KIND = common.Kind("campaign", "campaignArn")
 LATEST = "$LATEST"
-EXPLORATION_RECIPES = frozenset({"aws-user-personalization", "aws-user-personalization-v2"})
 
 
 def resolve_version(ctx: Context, arn: str) -> Resource:
@@ -38,7 +37,7 @@ def _check_config(version: Resource, config: dict[str, Any] | None, given: str) 
             f"{recipe.name} versions serve user segments through batch segment jobs; they "
             "cannot be deployed in a campaign.")
     config = config or {}
-    if config.get("itemExplorationConfig") and recipe.name not in EXPLORATION_RECIPES:
+    if config.get("itemExplorationConfig") and not recipe.explores:
         raise InvalidInputException(
             f"campaignConfig.itemExplorationConfig only applies to User-Personalization "
             f"recipes; {version.arn} uses {recipe.name}.")

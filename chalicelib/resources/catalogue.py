@@ -174,7 +174,13 @@ class Recipe:
         """Recipe type used by serving (B.2 [clone]: popularity-count serves POPULAR_ITEMS)."""
         return "POPULAR_ITEMS" if self.name == "aws-popularity-count" else self.recipe_type
 
+    @property
+    def explores(self) -> bool:
+        """Whether its campaigns mix cold items in (campaignConfig.itemExplorationConfig)."""
+        return self.name in EXPLORING_RECIPES
 
+
+EXPLORING_RECIPES = frozenset({"aws-user-personalization", "aws-user-personalization-v2"})
 LEGACY_RECIPES: frozenset[str] = frozenset({"aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ import scipy.sparse as sp
 from chalicelib.algorithms import (
     SequenceAware,
     TrendingNow,
+    cold_candidates,
+    explore,
     sequence_histories,
     softmax,
     top_n,
@@ -19,12 +22,19 @@ from chalicelib.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
 from chalicelib.state.context import Context
+from chalicelib.state.store import Resource
 
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
 MAX_INPUT_LIST = 500
 # How many of a user's newest streamed events extend the history at serving time.
 LIVE_EVENTS = 100
+# Exploration (spec B.3/B.4): the service's defaults, and the most interactions an item
+# may have to count as cold.
+DEFAULT_EXPLORATION_WEIGHT = 0.3
+DEFAULT_EXPLORATION_AGE_DAYS = 30.0
+COLD_MAX_INTERACTIONS = 5
+DAY = 86400.0
 
 
 def _recommendation_id() -> str:
@@ -59,11 +69,15 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
     A user with no history at all gets log-popularity, so softmax gives the popularity
     distribution (smoothed by one).
     """
-    n_items = len(artifact.item_ids)
+    model = artifact.model
+    # The model scores the items it was fitted on; an exploring recipe's catalogue also
+    # lists newer items, which get no model score (-inf) and are shown only by exploration.
+    n_items = model.n_items
     user = artifact.user_index.get(user_id) if user_id is not None else None
     live = live_items(ctx, artifact, user_id)[::-1] if user_id is not None else \
         np.zeros(0, dtype=np.int64)
-    model = artifact.model
+    live = live[live < n_items]
+    scores = None
     if isinstance(model, SequenceAware):
         indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
         past = seq[indptr[user]:indptr[user + 1]] if user is not None else seq[:0]
@@ -71,17 +85,23 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
         history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                            model.half_life)
         if history.nnz:
-            return model.score(history, last)[0].astype(np.float64), history.indices
+            scores = model.score(history, last)[0]
     else:
         history = artifact.user_items[user] if user is not None else \
             sp.csr_matrix((1, n_items), dtype=np.float32)
+        if history.shape[1] != n_items:
+            history = history[:, :n_items]
         if len(live):
             history = history + sp.csr_matrix(
                 (np.ones(len(live), dtype=np.float32), (np.zeros(len(live), dtype=np.int64),
                                                         live)), shape=(1, n_items))
         if history.nnz:
-            return model.score(history)[0].astype(np.float64), history.indices
-    return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
+            scores = model.score(history)[0]
+    if scores is None:
+        return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
+    padded = np.full(len(artifact.item_ids), -np.inf)
+    padded[:n_items] = scores
+    return padded, history.indices
 
 
 def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,
@@ -110,7 +130,7 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if recommender_arn:
         raise ResourceNotFoundException(f"Recommender {recommender_arn} does not exist.")
     n = _num_results(params)
-    _, artifact, recipe = campaign_model(ctx, campaign_arn)
+    campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
     kind = recipe.serving_type
     if kind == "PERSONALIZED_RANKING":
         raise InvalidInputException(
@@ -128,9 +148,30 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raw, seen = raw_scores(ctx, artifact, params["userId"])
         probs = softmax(raw)
         idx, _ = top_n(rank_key(artifact, probs, seen), n)
-        items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])}
-                 for i in idx if i >= 0]
+        idx = idx[idx >= 0]
+        if recipe.explores:
+            idx = _explore(campaign, artifact, params["userId"], probs, seen, idx)
+        items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])} for i in idx]
     return {"itemList": items, "recommendationId": _recommendation_id()}
+
+
+def _explore(campaign: Resource, artifact: Artifact, user_id: str, probs: np.ndarray,
+             seen: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Mix cold items into the list as the campaign's itemExplorationConfig asks (spec
+    B.4; defaults: weight 0.3, items up to 30 days old). The draw is seeded by the
+    campaign, the user and the length of the user's history, so a repeated request gives
+    the same list and a new event reshuffles it."""
+    counts = artifact.extras.get("item_counts")
+    config = campaign.attrs["campaignConfig"].get("itemExplorationConfig") or {}
+    weight = float(config.get("explorationWeight", DEFAULT_EXPLORATION_WEIGHT))
+    if counts is None or weight <= 0:
+        return idx
+    cut_off = float(config.get("explorationItemAgeCutOff", DEFAULT_EXPLORATION_AGE_DAYS))
+    cold = cold_candidates(counts, artifact.extras["item_ages"], cut_off * DAY,
+                           COLD_MAX_INTERACTIONS)
+    cold[seen] = False
+    rng = np.random.default_rng(zlib.crc32(f"{campaign.arn}|{user_id}|{len(seen)}".encode()))
+    return explore(idx, probs, np.flatnonzero(cold), weight, rng)
 
 
 def _trending(ctx: Context, artifact: Artifact, n: int) -> list[dict[str, Any]]:
