@@ -7,6 +7,7 @@ deployed model on all the data.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -200,6 +201,31 @@ def _trending_now(job: TrainingJob) -> Trained:
     return Trained(model, metrics, ev, extras=extras)
 
 
+def _update(job: TrainingJob) -> Trained:
+    """trainingMode UPDATE (spec A.8): keep the model of the solution's newest ACTIVE FULL
+    version and refresh everything around it from the data as it is now — new users and
+    their events (histories), the catalogue (new items, shown through exploration until the
+    next FULL training gives them model scores) and the item counts and ages exploration
+    reads. The metrics are those of the FULL version."""
+    full = next((v for v in job.ctx.store.find(job.version.kind, parent=job.version.parent,
+                                               statuses=frozenset({Status.ACTIVE}))
+                 if v.attrs["trainingMode"] == "FULL"), None)
+    if full is None:
+        raise JobFailed("trainingMode UPDATE needs an ACTIVE version of this solution trained "
+                        "with FULL; it has none (any more).")
+    base = Artifact.from_bytes(job.ctx.blobs.get(full.attrs["_artifact"]))
+    ev = require_events(job.ctx, job.version)
+    known = base.item_ids[:base.model.n_items]
+    catalogue = np.concatenate([known, np.setdiff1d(ev.item_ids, known)])
+    order = np.argsort(catalogue)
+    to_catalogue = order[np.searchsorted(catalogue, ev.item_ids, sorter=order)]
+    ev = dataclasses.replace(ev, items=to_catalogue[ev.items], item_ids=catalogue)
+    log.info("%s updates %s: %d new items, %d users", job.version.arn, full.arn,
+             len(catalogue) - len(known), ev.shape[0])
+    return Trained(base.model, dict(full.attrs.get("_metrics", {})), ev,
+                   extras=_sequences(ev.users, ev.items))
+
+
 # Recipe name -> trainer, for the recipes not trained by _collaborative.
 TRAINERS: dict[str, Trainer] = {
     "aws-trending-now": _trending_now,
@@ -231,6 +257,8 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     params = catalogue.validate_hyperparameters(recipe.algorithm or recipe.name, {
         **config.get("algorithmHyperParameters", {}),
         **config.get("featureTransformationParameters", {})})
+    if version.attrs.get("trainingMode") == "UPDATE":
+        trainer = _update
     trained = trainer(TrainingJob(ctx, version, recipe, params))
     recipe = trained.recipe or recipe
     ev = trained.events

@@ -81,6 +81,7 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
     if isinstance(model, SequenceAware):
         indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
         past = seq[indptr[user]:indptr[user + 1]] if user is not None else seq[:0]
+        past = past[past < n_items]  # an UPDATE version's histories hold new items too
         events = np.concatenate([past, live])
         history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                            model.half_life)
