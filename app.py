@@ -15,6 +15,7 @@ from chalicelib.jobs import runner, s3_trigger
 from chalicelib.protocol import dispatch
 from chalicelib.protocol.model import rest_routes
 from chalicelib.protocol.serialize import JSON_11, REST_JSON
+from chalicelib.resources import auto_training
 from chalicelib.state.context import Context
 from chalicelib.state.context import context as _context
 
@@ -26,7 +27,7 @@ def context() -> Context:
     """The process's state; under ``chalice local`` this also starts the job worker."""
     ctx = _context()
     if ctx.settings.inprocess_worker:
-        runner.start_worker(ctx)
+        runner.start_worker(ctx, auto_training.start_due)
     return ctx
 
 
@@ -58,9 +59,12 @@ def create_import_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def drain_jobs(event: object) -> dict[str, int]:
-    """Run every queued job (imports, training, campaign deploys, deletions), and the S3
-    imports that waited for an earlier import of their dataset."""
-    return {"jobs": s3_trigger.drain(context(), create_import_job)}
+    """Start the automatic trainings that are due, then run every queued job (imports,
+    training, campaign deploys, deletions) and the S3 imports that waited for an earlier
+    import of their dataset."""
+    ctx = context()
+    auto_training.start_due(ctx)
+    return {"jobs": s3_trigger.drain(ctx, create_import_job)}
 
 
 @app.on_s3_event(bucket=s3_trigger.trigger_bucket(), events=["s3:ObjectCreated:*"])

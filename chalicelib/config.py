@@ -28,6 +28,11 @@ class Settings(BaseModel):
     # Run the job worker as a thread inside the serving process (``chalice local``,
     # ``tailor serve``); deployed, the scheduled ``drain_jobs`` Lambda drains the queue.
     inprocess_worker: bool = False
+    # Automatic training: a new solution's first automatic version is due this many
+    # seconds after it was created (AWS: within the hour); the worker checks every
+    # ``auto_training_check_seconds``.
+    auto_training_first_delay: float = 3600.0
+    auto_training_check_seconds: float = 60.0
 
     @property
     def database(self) -> Path:
@@ -47,6 +52,8 @@ _ENV = {
     "worker_poll_seconds": "TAILOR_WORKER_POLL_SECONDS",
     "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
     "inprocess_worker": "TAILOR_INPROCESS_WORKER",
+    "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
+    "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",
 }
 
 

@@ -96,19 +96,30 @@ def recover(ctx: Context) -> None:
 
 
 class Worker(threading.Thread):
-    """Drains the queue in the background: woken by requests, polling as a fallback."""
+    """Drains the queue in the background: woken by requests, polling as a fallback.
 
-    def __init__(self, ctx: Context) -> None:
+    ``clock`` (if given) runs every ``settings.auto_training_check_seconds`` before a
+    drain: the scheduled work a deployed app does in its ``drain_jobs`` Lambda (automatic
+    training), which ``chalice local`` never fires.
+    """
+
+    def __init__(self, ctx: Context, clock: Callable[[Context], object] | None = None,
+                 ) -> None:
         super().__init__(name="tailor-worker", daemon=True)
         self.ctx = ctx
+        self.clock = clock
         self._wake = threading.Event()
         self._halt = threading.Event()
         ctx.wake = self._wake.set
 
     def run(self) -> None:
         recover(self.ctx)
+        next_tick = 0.0
         while not self._halt.is_set():
             try:
+                if self.clock is not None and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.ctx.settings.auto_training_check_seconds
+                    self.clock(self.ctx)
                 drain(self.ctx)
             except Exception:
                 log.exception("worker: draining the job queue failed")
@@ -124,11 +135,11 @@ _worker: Worker | None = None
 _worker_lock = threading.Lock()
 
 
-def start_worker(ctx: Context) -> Worker:
+def start_worker(ctx: Context, clock: Callable[[Context], object] | None = None) -> Worker:
     """Start the in-process worker once per process (later calls return it)."""
     global _worker
     with _worker_lock:
         if _worker is None:
-            _worker = Worker(ctx)
+            _worker = Worker(ctx, clock)
             _worker.start()
         return _worker

@@ -10,6 +10,7 @@ from chalicelib.errors import InvalidInputException, ResourceInUseException
 from chalicelib.resources import common, quotas, solutions
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
+from chalicelib.state.store import Resource
 
 KIND = solutions.VERSION_KIND
 # Recipes whose versions may be trained with trainingMode=UPDATE.
@@ -26,36 +27,44 @@ def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
     with ctx.store.transaction():
         solution = common.require(ctx, solutions.KIND, params["solutionArn"])
         common.require_active(solution, solutions.KIND, "before it can be trained")
-        recipe = solutions.recipe_of(solution.attrs.get("recipeArn")
-                                     or solution.attrs["autoMLResult"]["bestRecipeArn"])
-        versions = ctx.store.find(KIND.name, parent=solution.arn)
-        if mode == "UPDATE":
-            if recipe.name not in UPDATABLE:
-                raise InvalidInputException(
-                    f"trainingMode UPDATE is only for {', '.join(sorted(UPDATABLE))} "
-                    f"solutions; {solution.arn} uses {recipe.name}. Use FULL.")
-            if not any(v.status == Status.ACTIVE and v.attrs["trainingMode"] == "FULL"
-                       for v in versions):
-                raise InvalidInputException(
-                    "trainingMode UPDATE needs an ACTIVE version trained with FULL first.")
-        training = [v for v in versions if v.status in PENDING]
-        if training:
-            raise ResourceInUseException(
-                f"Solution version {training[0].arn} of this solution is still "
-                f"{training[0].status}; wait for it or stop it first.")
-        pending = ctx.store.find(KIND.name, statuses=PENDING)
-        quotas.check("pending_solution_versions", len(pending),
-                     "More than 20 solution versions with PENDING or IN_PROGRESS status")
-        version_id = secrets.token_hex(4)
-        attrs = common.drop_none({
-            "name": params.get("name"), "solutionArn": solution.arn,
-            **{k: solution.attrs.get(k) for k in _SNAPSHOT},
-            "recipeArn": recipe.arn, "trainingMode": mode, "trainingType": "MANUAL",
-        })
-        res = common.create(ctx, KIND, f"{solution.arn}/{version_id}",
-                            params.get("name") or version_id, solution.arn, attrs,
-                            params.get("tags"))
+        res = start_training(ctx, solution, mode, "MANUAL", params.get("name"),
+                             params.get("tags"))
     return {"solutionVersionArn": res.arn}
+
+
+def start_training(ctx: Context, solution: Resource, mode: str, training_type: str,
+                   name: str | None = None, tags: list[dict[str, str]] | None = None,
+                   ) -> Resource:
+    """A new version of an ACTIVE solution, queued for training (inside a transaction);
+    also what automatic training calls."""
+    recipe = solutions.recipe_of(solution.attrs.get("recipeArn")
+                                 or solution.attrs["autoMLResult"]["bestRecipeArn"])
+    versions = ctx.store.find(KIND.name, parent=solution.arn)
+    if mode == "UPDATE":
+        if recipe.name not in UPDATABLE:
+            raise InvalidInputException(
+                f"trainingMode UPDATE is only for {', '.join(sorted(UPDATABLE))} "
+                f"solutions; {solution.arn} uses {recipe.name}. Use FULL.")
+        if not any(v.status == Status.ACTIVE and v.attrs["trainingMode"] == "FULL"
+                   for v in versions):
+            raise InvalidInputException(
+                "trainingMode UPDATE needs an ACTIVE version trained with FULL first.")
+    training = [v for v in versions if v.status in PENDING]
+    if training:
+        raise ResourceInUseException(
+            f"Solution version {training[0].arn} of this solution is still "
+            f"{training[0].status}; wait for it or stop it first.")
+    pending = ctx.store.find(KIND.name, statuses=PENDING)
+    quotas.check("pending_solution_versions", len(pending),
+                 "More than 20 solution versions with PENDING or IN_PROGRESS status")
+    version_id = secrets.token_hex(4)
+    attrs = common.drop_none({
+        "name": name, "solutionArn": solution.arn,
+        **{k: solution.attrs.get(k) for k in _SNAPSHOT},
+        "recipeArn": recipe.arn, "trainingMode": mode, "trainingType": training_type,
+    })
+    return common.create(ctx, KIND, f"{solution.arn}/{version_id}", name or version_id,
+                         solution.arn, attrs, tags)
 
 
 def describe_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

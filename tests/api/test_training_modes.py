@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Tailor, Workflow, build_group, deploy, train, unique, wait
-from tests.synthetic import planted_interactions
+from tests.conftest import (
+    Tailor,
+    Workflow,
+    build_group,
+    call_app,
+    deploy,
+    drain_app,
+    train,
+    unique,
+    wait,
+)
+from tests.synthetic import INTERACTIONS_SCHEMA, planted_interactions
 
 
 def test_update_folds_in_new_users_and_items(personalize: Any, runtime: Any, s3: Any,
@@ -69,3 +79,49 @@ def test_update_needs_a_full_version(personalize: Any, workflow: Workflow) -> No
         assert "FULL" in str(e)
     else:
         raise AssertionError("UPDATE without a FULL version was accepted")
+
+
+def test_automatic_training_on_schedule(app_client: Any, s3: Any, bucket: str,
+                                        monkeypatch: Any) -> None:
+    """The scheduled handler starts a solution's automatic versions: the first one when
+    it is due after creation, the next one only after the scheduling interval."""
+    from chalicelib import config
+    from chalicelib.resources import auto_training
+    from chalicelib.state.context import context
+
+    monkeypatch.setenv("TAILOR_AUTO_TRAINING_FIRST_DELAY", "0")
+    config.settings.cache_clear()
+    context.cache_clear()
+    group = call_app(app_client, "CreateDatasetGroup", name="auto")["datasetGroupArn"]
+    schema = call_app(app_client, "CreateSchema", name="auto",
+                      schema=INTERACTIONS_SCHEMA)["schemaArn"]
+    drain_app(app_client)
+    dataset = call_app(app_client, "CreateDataset", name="auto", datasetGroupArn=group,
+                       datasetType="Interactions", schemaArn=schema)["datasetArn"]
+    drain_app(app_client)
+    key = f"{unique('auto')}.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=planted_interactions(seed=2).to_csv().encode())
+    call_app(app_client, "CreateDatasetImportJob", jobName="auto", datasetArn=dataset,
+             dataSource={"dataLocation": f"s3://{bucket}/{key}"})
+    manual = call_app(app_client, "CreateSolution", name="manual", datasetGroupArn=group,
+                      performAutoTraining=False,
+                      recipeArn="arn:aws:personalize:::recipe/aws-popularity-count")
+    auto = call_app(app_client, "CreateSolution", name="auto", datasetGroupArn=group,
+                    recipeArn="arn:aws:personalize:::recipe/aws-popularity-count",
+                    solutionConfig={"autoTrainingConfig": {
+                        "schedulingExpression": "rate(3 days)"}})["solutionArn"]
+    drain_app(app_client)  # dataset, import and solutions become ACTIVE
+    drain_app(app_client)  # the first automatic version is due at once: it trains
+    versions = call_app(app_client, "ListSolutionVersions", solutionArn=auto)
+    [first] = versions["solutionVersions"]
+    assert first["trainingType"] == "AUTOMATIC" and first["trainingMode"] == "FULL"
+    assert first["status"] == "ACTIVE"
+    assert call_app(app_client, "ListSolutionVersions",
+                    solutionArn=manual["solutionArn"])["solutionVersions"] == []
+    ctx = context()
+    # Not due again until 3 days after that version.
+    assert auto_training.start_due(ctx) == []
+    created = ctx.store.one(first["solutionVersionArn"]).created
+    assert auto_training.start_due(ctx, now=created + 3 * 86400 - 60) == []
+    [second] = auto_training.start_due(ctx, now=created + 3 * 86400 + 1)
+    assert second.startswith(auto + "/")
