@@ -1,6 +1,7 @@
 """Pure numpy/scipy recommendation algorithms: integer indices in, arrays out."""
 
 from .als import ImplicitALS
+from .attributes import attribute_labels, attribute_lifts, attribute_scores
 from .base import (
     MODELS,
     ModelFitError,
@@ -31,6 +32,9 @@ __all__ = [
     "SequenceAware",
     "Sims",
     "TrendingNow",
+    "attribute_labels",
+    "attribute_lifts",
+    "attribute_scores",
     "cold_candidates",
     "explore",
     "holdout_split",

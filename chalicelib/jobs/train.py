@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from chalicelib import algorithms as alg
-from chalicelib.jobs import evaluate, exploration, hpo
+from chalicelib.jobs import evaluate, exploration, hpo, user_metadata
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.jobs.training import (
     Stopped,
@@ -268,6 +268,8 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
     user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
     user_items = trained.user_items if trained.user_items is not None else ev.matrix
+    if recipe.name in user_metadata.USER_METADATA_RECIPES and ev is not None:
+        extras.update(user_metadata.attribute_tables(ctx, version, ev))
     if recipe.explores and ev is not None:
         item_ids, user_items, cold = exploration.extend_catalogue(ctx, version, ev)
         extras.update(cold)

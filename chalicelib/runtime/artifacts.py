@@ -29,6 +29,8 @@ class Artifact:
     # ranks items already in the user's history after all others (as a next-item model would).
     avoid_repeats: bool = False
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    # Tables serving derives from the extras once per loaded artifact.
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def item_index(self) -> dict[str, int]:

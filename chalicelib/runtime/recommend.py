@@ -20,6 +20,7 @@ from chalicelib.algorithms import (
 )
 from chalicelib.errors import InvalidInputException, ResourceNotFoundException
 from chalicelib.runtime.artifacts import Artifact
+from chalicelib.runtime.cold_users import cold_user_scores
 from chalicelib.runtime.models import campaign_model
 from chalicelib.state.context import Context
 from chalicelib.state.store import Resource
@@ -66,8 +67,8 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
     The user's history is the training history plus the events sent since training
     (PutEvents), so a new event changes the next recommendations without retraining;
     a sequence model weighs the newest events most and follows on from the last one.
-    A user with no history at all gets log-popularity, so softmax gives the popularity
-    distribution (smoothed by one).
+    A user with no history at all gets log-popularity (so softmax gives the popularity
+    distribution, smoothed by one), refined by the user's Users-dataset attributes.
     """
     model = artifact.model
     # The model scores the items it was fitted on; an exploring recipe's catalogue also
@@ -99,7 +100,7 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
         if history.nnz:
             scores = model.score(history)[0]
     if scores is None:
-        return np.log1p(artifact.popularity.astype(np.float64)), np.zeros(0, dtype=np.int64)
+        return cold_user_scores(ctx, artifact, user_id), np.zeros(0, dtype=np.int64)
     padded = np.full(len(artifact.item_ids), -np.inf)
     padded[:n_items] = scores
     return padded, history.indices
@@ -201,12 +202,15 @@ def _related(artifact: Artifact, item_id: str | None, n: int, recipe: str,
         raise InvalidInputException(f"itemId is required for campaigns of {recipe} "
                                     "(RELATED_ITEMS).")
     item = artifact.item_index.get(item_id)
-    if item is None:  # unknown item: popular items, as the service does
-        idx = artifact.popularity_order[:n]
+    model = artifact.model
+    # One more than asked, then the query item is dropped once, here: whether or not the
+    # model already left it out, exactly n items come back when the catalogue has them.
+    if item is None or item >= model.n_items:  # unknown item: popular items, as AWS does
+        idx = artifact.popularity_order[:n + 1]
     else:
-        idx, _ = artifact.model.related(np.array([item]), n)
-        idx = idx[0]
-    return [{"itemId": artifact.item_ids[i]} for i in idx if i >= 0 and i != item]
+        idx = model.related(np.array([item]), n + 1)[0][0]
+    query = -1 if item is None else item
+    return [{"itemId": artifact.item_ids[i]} for i in idx[(idx >= 0) & (idx != query)][:n]]
 
 
 def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
