@@ -1,5 +1,15 @@
 """Pure numpy/scipy recommendation algorithms: integer indices in, arrays out."""
 
+from .actions import NextBestAction, beta_take_rates, fit_calibration
+from .affinity import (
+    SEGMENT_METRIC_NAMES,
+    ItemAffinity,
+    match_items,
+    parse_item_query,
+    segment_metrics,
+    segment_size,
+    segment_split,
+)
 from .als import ImplicitALS
 from .attributes import attribute_labels, attribute_lifts, attribute_scores
 from .base import (
@@ -24,9 +34,12 @@ __all__ = [
     "EASE",
     "METRIC_NAMES",
     "MODELS",
+    "SEGMENT_METRIC_NAMES",
     "Holdout",
     "ImplicitALS",
+    "ItemAffinity",
     "ModelFitError",
+    "NextBestAction",
     "PopularityCount",
     "Recommender",
     "SequenceAware",
@@ -35,14 +48,21 @@ __all__ = [
     "attribute_labels",
     "attribute_lifts",
     "attribute_scores",
+    "beta_take_rates",
     "cold_candidates",
     "explore",
+    "fit_calibration",
     "holdout_split",
     "load_model",
+    "match_items",
+    "parse_item_query",
     "ranking_metrics",
     "recency_weights",
     "register",
     "save_model",
+    "segment_metrics",
+    "segment_size",
+    "segment_split",
     "sequence_histories",
     "softmax",
     "top_n",

@@ -17,6 +17,11 @@ import numpy as np
 from chalicelib import algorithms as alg
 from chalicelib.jobs import evaluate, exploration, hpo, user_metadata
 from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.jobs.train_actions import train_next_best_action
+from chalicelib.jobs.train_segments import (
+    train_item_affinity,
+    train_item_attribute_affinity,
+)
 from chalicelib.jobs.training import (
     Stopped,
     Trained,
@@ -229,6 +234,9 @@ def _update(job: TrainingJob) -> Trained:
 # Recipe name -> trainer, for the recipes not trained by _collaborative.
 TRAINERS: dict[str, Trainer] = {
     "aws-trending-now": _trending_now,
+    "aws-next-best-action": train_next_best_action,
+    "aws-item-affinity": train_item_affinity,
+    "aws-item-attribute-affinity": train_item_attribute_affinity,
 }
 
 

@@ -40,13 +40,14 @@ from chalicelib.resources import (
     solutions,
     tags,
 )
-from chalicelib.runtime import events, recommend
+from chalicelib.runtime import actions, events, recommend
 from chalicelib.state.context import Context
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     dataset_groups, schemas, datasets, import_jobs, solutions, solution_versions, campaigns,
     recipes, tags, event_trackers, export_jobs, deletion_jobs, recommend, events,
+    actions,
 )
 _READ_ONLY = ("Describe", "List", "Get")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Tailor, build_group, deploy, train, unique, wait
+from tests.conftest import Tailor, build_group, train, unique, wait
 from tests.synthetic import planted_interactions
 
 USERS_SCHEMA = json.dumps({
