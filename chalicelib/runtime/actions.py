@@ -30,7 +30,7 @@ LIVE_EVENTS = 1000
 # PutActionInteractions sends "Taken"; bulk data TAKEN: compare upper-cased, spaces as "_".
 _LIVE_TAKEN = (
     "SELECT record_id, ts FROM put_rows WHERE dataset_arn = ? AND id > ? "
-    "AND coalesce(user_id, json_extract(fields, '$.USER_ID')) = ? "
+    "AND user_id = ? "
     "AND upper(replace(replace(trim(json_extract(fields, '$.EVENT_TYPE')), ' ', '_'), "
     "'-', '_')) = 'TAKEN' ORDER BY id DESC LIMIT ?")
 

@@ -73,8 +73,12 @@ def _group_dataset(ctx: Context, tracker: Resource, suffix: str, dataset_type: s
 
 
 def _insert(ctx: Context, dataset: Resource, rows: list[dict[str, Any]],
-            session_id: str | None = None, user_id: str | None = None) -> None:
+            session_id: str | None = None, user_id: str | None = None,
+            row_users: list[str | None] | None = None) -> None:
+    """Store records durably; ``user_id`` (or, per row, ``row_users``) fills the indexed
+    user column serving reads histories by (None: an anonymous session's event)."""
     now = time.time()
+    users = row_users or [user_id] * len(rows)
     with ctx.store.transaction() as db:
         if user_id and session_id:  # anonymous events of this session now belong to the user
             db.execute("UPDATE put_rows SET user_id = ?, fields = json_set(fields, "
@@ -83,8 +87,9 @@ def _insert(ctx: Context, dataset: Resource, rows: list[dict[str, Any]],
         db.conn.executemany(
             "INSERT INTO put_rows (dataset_arn, user_id, session_id, record_id, ts, fields, "
             "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(dataset.arn, user_id, session_id, r.get("ITEM_ID") or r.get("ACTION_ID") or
-              r.get("USER_ID"), r.get("TIMESTAMP"), json.dumps(r), now) for r in rows])
+            [(dataset.arn, user, session_id, r.get("ITEM_ID") or r.get("ACTION_ID") or
+              r.get("USER_ID"), r.get("TIMESTAMP"), json.dumps(r), now)
+             for r, user in zip(rows, users, strict=True)])
 
 
 def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +137,7 @@ def put_action_interactions(ctx: Context, params: dict[str, Any]) -> dict[str, A
             if value is not None and schema.field(key) is not None:
                 row[key] = value
         rows.append(row)
-    _insert(ctx, dataset, rows)
+    _insert(ctx, dataset, rows, row_users=[i.get("userId") for i in params["actionInteractions"]])
     return {}
 
 

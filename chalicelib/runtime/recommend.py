@@ -36,6 +36,9 @@ DEFAULT_EXPLORATION_WEIGHT = 0.3
 DEFAULT_EXPLORATION_AGE_DAYS = 30.0
 COLD_MAX_INTERACTIONS = 5
 DAY = 86400.0
+# Recipe types GetRecommendations does not serve -> the call that does.
+WRONG_CALL = {"PERSONALIZED_RANKING": "GetPersonalizedRanking",
+              "PERSONALIZED_ACTIONS": "GetActionRecommendations"}
 
 
 def _recommendation_id() -> str:
@@ -134,9 +137,9 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     n = _num_results(params)
     campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
     kind = recipe.serving_type
-    if kind == "PERSONALIZED_RANKING":
+    if kind in WRONG_CALL:
         raise InvalidInputException(
-            f"Campaign {campaign_arn} serves {recipe.name}: call GetPersonalizedRanking.")
+            f"Campaign {campaign_arn} serves {recipe.name}: call {WRONG_CALL[kind]}.")
     if kind == "RELATED_ITEMS":
         items = _related(artifact, params.get("itemId"), n, recipe.name)
     elif isinstance(artifact.model, TrendingNow):

@@ -186,6 +186,9 @@ def test_wrong_campaigns(personalize: Any, runtime: Any, workflow: Workflow, nba
     popular = deploy(personalize, version)
     with pytest.raises(runtime.exceptions.InvalidInputException, match="next-best-action"):
         runtime.get_action_recommendations(campaignArn=popular, userId="u1")
+    with pytest.raises(runtime.exceptions.InvalidInputException,
+                       match="GetActionRecommendations"):
+        runtime.get_recommendations(campaignArn=nba.campaign, userId="u1")
     missing = nba.campaign.rsplit("/", 1)[0] + "/no-such-campaign"
     with pytest.raises(runtime.exceptions.ResourceNotFoundException):
         runtime.get_action_recommendations(campaignArn=missing, userId="u1")
