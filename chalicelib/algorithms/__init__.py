@@ -22,11 +22,19 @@ from .base import (
     softmax,
     top_n,
 )
+from .coldstart import ColdStart, cold_items
 from .ease import EASE
 from .exploration import cold_candidates, explore
+from .item_features import (
+    metadata_features,
+    one_hot,
+    tfidf,
+    truncated_svd_embeddings,
+)
 from .metrics import METRIC_NAMES, Holdout, holdout_split, ranking_metrics
 from .popularity import PopularityCount
 from .sequence import SequenceAware, recency_weights, sequence_histories, transitions
+from .similar import SemanticSimilarity, SimilarItems
 from .sims import Sims
 from .trending import TrendingNow, trend_prediction_accuracy, window_counts
 
@@ -35,6 +43,7 @@ __all__ = [
     "METRIC_NAMES",
     "MODELS",
     "SEGMENT_METRIC_NAMES",
+    "ColdStart",
     "Holdout",
     "ImplicitALS",
     "ItemAffinity",
@@ -42,7 +51,9 @@ __all__ = [
     "NextBestAction",
     "PopularityCount",
     "Recommender",
+    "SemanticSimilarity",
     "SequenceAware",
+    "SimilarItems",
     "Sims",
     "TrendingNow",
     "attribute_labels",
@@ -50,11 +61,14 @@ __all__ = [
     "attribute_scores",
     "beta_take_rates",
     "cold_candidates",
+    "cold_items",
     "explore",
     "fit_calibration",
     "holdout_split",
     "load_model",
     "match_items",
+    "metadata_features",
+    "one_hot",
     "parse_item_query",
     "ranking_metrics",
     "recency_weights",
@@ -65,8 +79,10 @@ __all__ = [
     "segment_split",
     "sequence_histories",
     "softmax",
+    "tfidf",
     "top_n",
     "transitions",
     "trend_prediction_accuracy",
+    "truncated_svd_embeddings",
     "window_counts",
 ]

@@ -45,6 +45,8 @@ class Recommender(abc.ABC):
     """
 
     kind: ClassVar[str] = ""
+    # Serving asks the model even for a user with no history (else it uses popularity).
+    scores_empty_history: ClassVar[bool] = False
     search_space: ClassVar[Mapping[str, tuple[str, float, float]]] = {}
 
     @abc.abstractmethod

@@ -18,6 +18,8 @@ from chalicelib import algorithms as alg
 from chalicelib.jobs import evaluate, exploration, hpo, user_metadata
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.jobs.train_actions import train_next_best_action
+from chalicelib.jobs.train_coldstart import train_hrnn_coldstart
+from chalicelib.jobs.train_related import semantic_similarity, similar_items
 from chalicelib.jobs.train_segments import (
     train_item_affinity,
     train_item_attribute_affinity,
@@ -235,8 +237,11 @@ def _update(job: TrainingJob) -> Trained:
 TRAINERS: dict[str, Trainer] = {
     "aws-trending-now": _trending_now,
     "aws-next-best-action": train_next_best_action,
+    "aws-hrnn-coldstart": train_hrnn_coldstart,
     "aws-item-affinity": train_item_affinity,
     "aws-item-attribute-affinity": train_item_attribute_affinity,
+    "aws-similar-items": similar_items,
+    "aws-semantic-similarity": semantic_similarity,
 }
 
 

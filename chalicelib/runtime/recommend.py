@@ -100,7 +100,7 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
             history = history + sp.csr_matrix(
                 (np.ones(len(live), dtype=np.float32), (np.zeros(len(live), dtype=np.int64),
                                                         live)), shape=(1, n_items))
-        if history.nnz:
+        if history.nnz or model.scores_empty_history:
             scores = model.score(history)[0]
     if scores is None:
         return cold_user_scores(ctx, artifact, user_id), np.zeros(0, dtype=np.int64)

@@ -250,7 +250,8 @@ def test_solution_version_errors(personalize: Any, sims: tuple[str, str]) -> Non
         {"eventType": "purchase", "weight": 1.0}]}}},
      "fewer than 1000 interactions after filtering"),
     ({"solutionConfig": {"eventValueThreshold": "0.5"}}, "no EVENT_VALUE column"),
-    ({"recipeArn": "arn:aws:personalize:::recipe/aws-similar-items"}, "cannot train"),
+    ({"recipeArn": "arn:aws:personalize:::recipe/aws-semantic-similarity"}, "no Items data"),
+    ({"recipeArn": "arn:aws:personalize:::recipe/aws-hrnn-coldstart"}, "needs an Items dataset"),
 ])
 def test_training_failures_have_reasons(personalize: Any, workflow: Workflow,
                                         solution_kw: dict[str, Any], reason: str) -> None:
