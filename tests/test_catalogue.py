@@ -300,3 +300,12 @@ def test_defaults_are_self_consistent() -> None:
         assert len(defaults) == len(params), algorithm
         assert cat.validate_hyperparameters(algorithm, defaults,
                                             allow_hpo_only=True) == defaults
+
+
+def test_every_custom_recipe_has_a_trainer() -> None:
+    """ListRecipes' custom recipes all train (domain use cases serve through recommenders)."""
+    from chalicelib.jobs.train import trainer_of
+
+    missing = [r.name for r in cat.list_recipes() if not r.is_use_case
+               and trainer_of(r.name) is None]
+    assert missing == []

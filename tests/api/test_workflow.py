@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workflow, deploy, train, unique, wait
+from tests.conftest import Workflow, build_group, deploy, train, unique, wait
+from tests.synthetic import planted_interactions
 
 METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
            "normalized_discounted_cumulative_gain_at_10",
@@ -177,3 +178,20 @@ def test_new_events_change_recommendations_without_retraining(
     assert top != [i["itemId"] for i in before["itemList"][:10]]
     assert sum(workflow.data.cluster_of_item[i] == cluster for i in top) >= 8
     assert not set(top) & set(liked)  # no re-consumption in this data: seen items rank last
+
+
+def test_training_is_deterministic(personalize: Any, runtime: Any, s3: Any,
+                                   bucket: str) -> None:
+    """Same data and parameters, same model: two versions give the same metrics and the
+    same recommendations, scores included."""
+    flow = build_group(personalize, s3, bucket, planted_interactions(seed=21))
+    solution, first = train(personalize, flow.group_arn, "aws-user-personalization")
+    second = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    assert wait(lambda: personalize.describe_solution_version(
+        solutionVersionArn=second)["solutionVersion"])["status"] == "ACTIVE"
+    metrics = [personalize.get_solution_metrics(solutionVersionArn=v)["metrics"]
+               for v in (first, second)]
+    assert metrics[0] == metrics[1]
+    lists = [runtime.get_recommendations(campaignArn=deploy(personalize, v), userId="u3",
+                                         numResults=20)["itemList"] for v in (first, second)]
+    assert lists[0] == lists[1]
