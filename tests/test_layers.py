@@ -1,4 +1,5 @@
-"""Dependencies point one way: app -> protocol -> resources/runtime -> jobs -> algorithms.
+"""Dependencies point one way: app -> protocol -> resources -> jobs -> runtime -> algorithms
+(protocol also calls runtime directly; batch jobs serve through runtime).
 
 ``state`` (sqlite, blobs, ARNs, statuses), ``errors`` and ``config`` are the floor
 every layer stands on; ``algorithms`` imports nothing from the project.
@@ -20,7 +21,7 @@ ALLOWED = {
     "config": (),
     "state": ("chalicelib.state", "chalicelib.config", "chalicelib.errors"),
     "jobs": ("chalicelib.jobs", "chalicelib.state", "chalicelib.algorithms",
-             "chalicelib.errors", "chalicelib.config", "chalicelib.runtime.artifacts",
+             "chalicelib.errors", "chalicelib.config", "chalicelib.runtime",
              "chalicelib.resources.catalogue", "chalicelib.resources.schema_rules"),
     "runtime": ("chalicelib.runtime", "chalicelib.state", "chalicelib.algorithms",
                 "chalicelib.errors", "chalicelib.config", "chalicelib.resources.catalogue",
