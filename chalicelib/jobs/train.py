@@ -272,7 +272,8 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
         **config.get("featureTransformationParameters", {})})
     if version.attrs.get("trainingMode") == "UPDATE":
         trainer = _update
-    trained = trainer(TrainingJob(ctx, version, recipe, params))
+    job = TrainingJob(ctx, version, recipe, params)
+    trained = trainer(job)
     recipe = trained.recipe or recipe
     ev = trained.events
     extras = dict(trained.extras)
@@ -284,7 +285,7 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     if recipe.name in user_metadata.USER_METADATA_RECIPES and ev is not None:
         extras.update(user_metadata.attribute_tables(ctx, version, ev))
     if recipe.explores and ev is not None:
-        item_ids, user_items, cold = exploration.extend_catalogue(ctx, version, ev)
+        item_ids, user_items, cold = exploration.extend_catalogue(job, ev)
         extras.update(cold)
     artifact = Artifact(recipe.name, trained.model, item_ids, user_ids, user_items,
                         ev.avoid_repeats if ev is not None else False, extras=extras)

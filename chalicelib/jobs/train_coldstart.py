@@ -18,26 +18,18 @@ import numpy as np
 
 from chalicelib import algorithms as alg
 from chalicelib.jobs import evaluate
+from chalicelib.jobs.items import (
+    catalogue_of,
+    creation_times,
+    first_events,
+    item_data,
+    widen,
+)
 from chalicelib.jobs.lifecycle import JobFailed
-from chalicelib.jobs.train_related import catalogue_of, item_data, widen
 from chalicelib.jobs.training import Trained, TrainingJob, require_events
 
 COLD_ITEMS = (100, 80_000)
 DAY = 86400.0
-
-
-def _born(items: dict[str, np.ndarray], catalogue: np.ndarray, first_event: np.ndarray,
-          ) -> np.ndarray:
-    """Each catalogue item's creation time: CREATION_TIMESTAMP, else its first event."""
-    born = np.full(len(catalogue), np.nan)
-    born[:len(first_event)] = first_event
-    if "CREATION_TIMESTAMP" in items:
-        order = np.argsort(catalogue)
-        ids = items["ITEM_ID"].astype(str)
-        stamps = items["CREATION_TIMESTAMP"].astype(np.float64)
-        pos = order[np.searchsorted(catalogue, ids, sorter=order)]
-        born[pos] = np.where(stamps > 0, stamps, born[pos])
-    return born
 
 
 def train_hrnn_coldstart(job: TrainingJob) -> Trained:
@@ -52,9 +44,8 @@ def train_hrnn_coldstart(job: TrainingJob) -> Trained:
     if features is None:
         raise JobFailed("The Items dataset's metadata fields hold no values; aws-hrnn-coldstart "
                         "needs categorical or textual item metadata.")
-    first = np.full(len(ev.item_ids), np.nan)
-    first[ev.items[::-1]] = ev.timestamps[::-1]  # events are oldest first
-    born = _born(items.columns, catalogue, first)
+    born = creation_times(items, catalogue,
+                          first_events(ev.items, ev.timestamps, len(ev.item_ids)))
     now = time.time() if job.params["cold_start_relative_from"] == "currentTime" \
         else np.nanmax(born)
     cold = alg.cold_items(np.bincount(ev.items, minlength=n), (now - born) / DAY,

@@ -27,101 +27,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 
 from chalicelib import algorithms as alg
 from chalicelib.jobs import evaluate, hpo
-from chalicelib.jobs.data import dataset_columns, interaction_matrix, schema_of
+from chalicelib.jobs.data import interaction_matrix
+from chalicelib.jobs.items import ItemData, catalogue_of, item_data, widen
 from chalicelib.jobs.lifecycle import JobFailed
 from chalicelib.jobs.training import Events, Trained, TrainingJob, load_events, require_events
-from chalicelib.resources.schema_rules import DatasetSchema, Field
-from chalicelib.state import arns
 
 log = logging.getLogger(__name__)
 
-RESERVED_ITEM_FIELDS = frozenset({"ITEM_ID", "CREATION_TIMESTAMP"})
-NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})  # not features
 # Semantic-Similarity's LSA rank (the recipe has no hyperparameters).
 SEMANTIC_DIM = 100
-
-
-@dataclass
-class ItemData:
-    """The Items dataset's records (newest per item) and the fields used as features."""
-
-    columns: dict[str, np.ndarray]
-    fields: list[Field]
-
-    @property
-    def ids(self) -> np.ndarray:
-        return self.columns["ITEM_ID"].astype(str)
-
-    def aligned(self, name: str, catalogue: np.ndarray) -> np.ndarray:
-        """String column ``name`` in catalogue order, "" for items without a record;
-        booleans as "true" / "false"."""
-        column = self.columns[name]
-        if column.dtype == bool:
-            column = np.where(column, "true", "false")
-        order = np.argsort(catalogue, kind="stable")
-        pos = order[np.searchsorted(catalogue, self.ids, sorter=order)]
-        out = np.zeros(len(catalogue), dtype=column.dtype)
-        out[pos] = column
-        return out
-
-    def features(self, catalogue: np.ndarray) -> sp.csr_matrix | None:
-        """Metadata feature rows of the catalogue (see the module docstring)."""
-        used = [f for f in self.fields if f.type not in NUMERIC_TYPES]
-        return alg.metadata_features(
-            {f.name: self.aligned(f.name, catalogue) for f in used if not f.textual},
-            {f.name: self.aligned(f.name, catalogue) for f in used if f.textual})
-
-    def text(self, catalogue: np.ndarray) -> np.ndarray:
-        """Each catalogue item's textual fields joined by blanks ("" without text)."""
-        out = np.zeros(len(catalogue), dtype=str)
-        for f in self.fields:
-            if f.textual:
-                out = np.char.add(np.char.add(out, " "), self.aligned(f.name, catalogue))
-        return np.char.strip(out)
-
-
-def _used_fields(job: TrainingJob, schema: DatasetSchema) -> list[Field]:
-    """Items fields the solution trains on: trainingDataConfig's includedDatasetColumns
-    (when it lists ITEMS) minus its excludedDatasetColumns, never the reserved ones."""
-    data_config = job.config.get("trainingDataConfig") or {}
-    included = (data_config.get("includedDatasetColumns") or {}).get("ITEMS")
-    excluded = set((data_config.get("excludedDatasetColumns") or {}).get("ITEMS") or ())
-    return [f for f in schema.fields if f.name not in RESERVED_ITEM_FIELDS
-            and f.name not in excluded and (included is None or f.name in included)]
-
-
-def item_data(job: TrainingJob) -> ItemData | None:
-    """The dataset group's Items records and usable fields (those with data: a field added
-    by UpdateDataset has none until records carry it); None without Items data."""
-    group = job.ctx.store.one(job.version.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, "ITEMS")
-    if job.ctx.store.get(arn) is None:
-        return None
-    columns = dataset_columns(job.ctx, arn)
-    if columns is None:
-        return None
-    fields = [f for f in _used_fields(job, schema_of(job.ctx, arn)) if f.name in columns]
-    return ItemData(columns, fields)
-
-
-def catalogue_of(known: np.ndarray, items: ItemData | None) -> np.ndarray:
-    """The interacted items (``known``, in event index order), then the other Items ids."""
-    if items is None:
-        return known
-    return np.concatenate([known, np.setdiff1d(items.ids, known)]).astype(str)
-
-
-def widen(matrix: sp.csr_matrix, n_items: int) -> sp.csr_matrix:
-    """``matrix`` with empty columns appended up to ``n_items``."""
-    return sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr),
-                         shape=(matrix.shape[0], n_items))
 
 
 Fit = Callable[[sp.csr_matrix], alg.Recommender]

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from chalicelib import algorithms as alg
 from chalicelib.jobs.data import dataset_columns, interaction_matrix, null_column, schema_of
+from chalicelib.jobs.items import RESERVED_ITEM_FIELDS
 from chalicelib.jobs.lifecycle import JobFailed
 from chalicelib.jobs.training import Events, Trained, TrainingJob, require_events
 from chalicelib.resources.schema_rules import Field
@@ -39,8 +40,6 @@ POPULARITY_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 # Test items the metrics average over at most (each one scores every user).
 EVAL_ITEMS = 2000
 TUNE_ITEMS = 500
-# Items fields that are not attributes: the id and the reserved CREATION_TIMESTAMP.
-RESERVED_ITEM_FIELDS = frozenset({"ITEM_ID", "CREATION_TIMESTAMP"})
 ATTRIBUTE_PREFIX = "attr."
 ATTRIBUTE_KNOWN = "attr_known"
 
