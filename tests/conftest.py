@@ -129,31 +129,49 @@ class Workflow:
     data: synthetic.Interactions
 
 
+def schema_json(name: str, *fields: dict[str, Any]) -> str:
+    """A Personalize Avro schema for dataset type ``name`` with ``fields``."""
+    return json.dumps({"type": "record", "name": name,
+                       "namespace": "com.amazonaws.personalize.schema",
+                       "fields": list(fields), "version": "1.0"})
+
+
+def create_dataset(personalize: Any, group: str, dataset_type: str, schema: str) -> str:
+    """A new ACTIVE dataset of ``dataset_type`` in ``group`` with this schema text."""
+    schema_arn = personalize.create_schema(name=unique("s"), schema=schema)["schemaArn"]
+    arn = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
+                                     datasetType=dataset_type, schemaArn=schema_arn)["datasetArn"]
+    wait(lambda: personalize.describe_dataset(datasetArn=arn)["dataset"])
+    return arn
+
+
+def import_csv(personalize: Any, s3: Any, bucket: str, dataset_arn: str, body: str,
+               **job: Any) -> dict[str, Any]:
+    """Upload ``body`` and import it into the dataset; returns the finished job (ACTIVE)."""
+    key = f"{unique('csv')}/data.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    arn = personalize.create_dataset_import_job(
+        jobName=unique("imp"), datasetArn=dataset_arn,
+        dataSource={"dataLocation": f"s3://{bucket}/{key}"}, **job)["datasetImportJobArn"]
+    res = wait(lambda: personalize.describe_dataset_import_job(
+        datasetImportJobArn=arn)["datasetImportJob"])
+    assert res["status"] == "ACTIVE", res
+    return res
+
+
 def create_interactions_dataset(personalize: Any) -> tuple[str, str]:
     """A new ACTIVE dataset group with an empty Interactions dataset: (group, dataset)."""
     group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
-    schema = personalize.create_schema(name=unique("s"),
-                                       schema=synthetic.INTERACTIONS_SCHEMA)["schemaArn"]
     wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
-    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
-                                         datasetType="Interactions",
-                                         schemaArn=schema)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
-    return group, dataset
+    return group, create_dataset(personalize, group, "Interactions",
+                                 synthetic.INTERACTIONS_SCHEMA)
 
 
 def build_group(personalize: Any, s3: Any, bucket: str,
                 data: synthetic.Interactions) -> Workflow:
     group, dataset = create_interactions_dataset(personalize)
-    key = f"{unique('csv')}/interactions.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=data.to_csv().encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"},
-        roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"]
-    res = wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])
-    assert res["status"] == "ACTIVE", res
+    import_csv(personalize, s3, bucket, dataset, data.to_csv(),
+               roleArn="arn:aws:iam::123456789012:role/personalize")
     return Workflow(group, dataset, data)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,17 @@ import numpy as np
 import pytest
 
 from chalicelib.runtime.actions import rank
-from tests.conftest import Tailor, Workflow, deploy, train, unique, wait
+from tests.conftest import (
+    Tailor,
+    Workflow,
+    create_dataset,
+    deploy,
+    import_csv,
+    schema_json,
+    train,
+    unique,
+    wait,
+)
 
 METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
            "normalized_discounted_cumulative_gain_at_10",
@@ -22,10 +31,7 @@ EXPIRED = "gone"
 T0 = 1_600_000_000  # training events are years old: no REPEAT_FREQUENCY window is still open
 
 
-def schema(name: str, *fields: dict[str, Any]) -> str:
-    return json.dumps({"type": "record", "name": name,
-                       "namespace": "com.amazonaws.personalize.schema",
-                       "fields": list(fields), "version": "1.0"})
+schema = schema_json
 
 
 ACTIONS_SCHEMA = schema(
@@ -78,23 +84,7 @@ class Nba:
     events: list[tuple[str, str, int, str]]
 
 
-def dataset(personalize: Any, group: str, kind: str, text: str) -> str:
-    schema_arn = personalize.create_schema(name=unique("s"), schema=text)["schemaArn"]
-    arn = personalize.create_dataset(name=unique("d"), datasetGroupArn=group, datasetType=kind,
-                                     schemaArn=schema_arn)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=arn)["dataset"])
-    return arn
-
-
-def import_csv(personalize: Any, s3: Any, bucket: str, dataset_arn: str, body: str) -> None:
-    key = f"{unique('nba')}.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset_arn,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"})["datasetImportJobArn"]
-    res = wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])
-    assert res["status"] == "ACTIVE", res
+dataset = create_dataset
 
 
 def new_group(personalize: Any) -> str:

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workflow, build_group, train, unique, wait
+from tests.conftest import (
+    Workflow,
+    build_group,
+    create_dataset,
+    import_csv,
+    train,
+    unique,
+    wait,
+)
 from tests.synthetic import planted_interactions
 
 NEW_ITEMS = [f"new{k}" for k in range(12)]
@@ -20,17 +28,8 @@ ITEMS_SCHEMA = json.dumps({
 
 
 def import_items(personalize: Any, s3: Any, bucket: str, group: str, csv: str) -> None:
-    schema = personalize.create_schema(name=unique("s"), schema=ITEMS_SCHEMA)["schemaArn"]
-    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
-                                         datasetType="Items", schemaArn=schema)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
-    key = f"{unique('items')}.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=csv.encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"})["datasetImportJobArn"]
-    assert wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])["status"] == "ACTIVE"
+    import_csv(personalize, s3, bucket, create_dataset(personalize, group, "Items",
+                                                       ITEMS_SCHEMA), csv)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ their metadata, unknown items from popularity, metrics, and what semantic needs.
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from typing import Any
 
@@ -12,7 +11,17 @@ import numpy as np
 import pytest
 
 from tests import synthetic
-from tests.conftest import Workflow, build_group, deploy, train, unique, wait
+from tests.conftest import (
+    Workflow,
+    build_group,
+    create_dataset,
+    deploy,
+    import_csv,
+    schema_json,
+    train,
+    unique,
+    wait,
+)
 
 N_CLUSTERS = 8
 METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
@@ -22,10 +31,7 @@ METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumu
 
 
 def items_schema(*fields: dict[str, Any]) -> str:
-    return json.dumps({"type": "record", "name": "Items",
-                       "namespace": "com.amazonaws.personalize.schema",
-                       "fields": [{"name": "ITEM_ID", "type": "string"}, *fields],
-                       "version": "1.0"})
+    return schema_json("Items", {"name": "ITEM_ID", "type": "string"}, *fields)
 
 
 GENRES = {"name": "GENRES", "type": ["null", "string"], "categorical": True}
@@ -60,18 +66,8 @@ def items_csv(data: synthetic.Interactions) -> str:
 def add_items(personalize: Any, s3: Any, bucket: str, group: str, schema: str,
               body: str) -> str:
     """An Items dataset in ``group`` with ``body`` imported; returns its ARN."""
-    schema_arn = personalize.create_schema(name=unique("s"), schema=schema)["schemaArn"]
-    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
-                                         datasetType="Items", schemaArn=schema_arn)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
-    key = f"{unique('items')}/items.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"})["datasetImportJobArn"]
-    res = wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])
-    assert res["status"] == "ACTIVE", res
+    dataset = create_dataset(personalize, group, "Items", schema)
+    import_csv(personalize, s3, bucket, dataset, body)
     return dataset
 
 

@@ -3,7 +3,6 @@ their two metrics, the Items requirement, and what they refuse (HPO, campaigns).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,17 @@ import pytest
 from chalicelib.algorithms import ItemAffinity, match_items, segment_size
 from chalicelib.runtime.artifacts import Artifact
 from tests import synthetic
-from tests.conftest import Tailor, Workflow, build_group, train, unique, wait
+from tests.conftest import (
+    Tailor,
+    Workflow,
+    build_group,
+    create_dataset,
+    import_csv,
+    schema_json,
+    train,
+    unique,
+    wait,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/personalize"
 RECIPES = ("aws-item-affinity", "aws-item-attribute-affinity")
@@ -20,10 +29,7 @@ SEGMENT_METRICS = {"hits_at_1_percent", "recall_at_1_percent"}
 
 
 def items_schema(*fields: dict[str, Any]) -> str:
-    return json.dumps({"type": "record", "name": "Items",
-                       "namespace": "com.amazonaws.personalize.schema",
-                       "fields": [{"name": "ITEM_ID", "type": "string"}, *fields],
-                       "version": "1.0"})
+    return schema_json("Items", {"name": "ITEM_ID", "type": "string"}, *fields)
 
 
 GENRE = {"name": "GENRE", "type": ["null", "string"], "categorical": True}
@@ -34,11 +40,7 @@ CREATED = {"name": "CREATION_TIMESTAMP", "type": "long"}
 
 def add_items(personalize: Any, group: str, schema: str) -> str:
     """An ACTIVE Items dataset in ``group``."""
-    schema_arn = personalize.create_schema(name=unique("s"), schema=schema)["schemaArn"]
-    dataset = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
-                                         datasetType="Items", schemaArn=schema_arn)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=dataset)["dataset"])
-    return dataset
+    return create_dataset(personalize, group, "Items", schema)
 
 
 def items_csv(data: synthetic.Interactions) -> str:
@@ -66,14 +68,7 @@ def items_group(personalize: Any, s3: Any, bucket: str,
     workflow = build_group(personalize, s3, bucket, planted)
     dataset = add_items(personalize, workflow.group_arn,
                         items_schema(GENRE, YEAR, DESCRIPTION, CREATED))
-    key = f"{unique('items')}/items.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=items_csv(planted).encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=dataset,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"}, roleArn=ROLE)["datasetImportJobArn"]
-    res = wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])
-    assert res["status"] == "ACTIVE", res
+    import_csv(personalize, s3, bucket, dataset, items_csv(planted), roleArn=ROLE)
     return workflow
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import Tailor, build_group, train, unique, wait
+from tests.conftest import (
+    Tailor,
+    build_group,
+    create_dataset,
+    import_csv,
+    train,
+    unique,
+    wait,
+)
 from tests.synthetic import planted_interactions
 
 USERS_SCHEMA = json.dumps({
@@ -19,19 +27,10 @@ def test_attributes_refine_popularity_for_users_without_events(
         personalize: Any, runtime: Any, s3: Any, bucket: str, tailor: Tailor) -> None:
     data = planted_interactions(seed=5)
     flow = build_group(personalize, s3, bucket, data)
-    schema = personalize.create_schema(name=unique("s"), schema=USERS_SCHEMA)["schemaArn"]
-    users = personalize.create_dataset(name=unique("d"), datasetGroupArn=flow.group_arn,
-                                       datasetType="Users", schemaArn=schema)["datasetArn"]
-    wait(lambda: personalize.describe_dataset(datasetArn=users)["dataset"])
+    users = create_dataset(personalize, flow.group_arn, "Users", USERS_SCHEMA)
     # Every trading user's taste is their cluster; "quiet" has a record but no events.
     rows = [f"{u},c{c}" for u, c in sorted(data.cluster_of_user.items())] + ["quiet,c2"]
-    key = f"{unique('users')}.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=("USER_ID,TASTE\n" + "\n".join(rows)).encode())
-    job = personalize.create_dataset_import_job(
-        jobName=unique("imp"), datasetArn=users,
-        dataSource={"dataLocation": f"s3://{bucket}/{key}"})["datasetImportJobArn"]
-    assert wait(lambda: personalize.describe_dataset_import_job(
-        datasetImportJobArn=job)["datasetImportJob"])["status"] == "ACTIVE"
+    import_csv(personalize, s3, bucket, users, "USER_ID,TASTE\n" + "\n".join(rows))
     _, version = train(personalize, flow.group_arn, "aws-user-personalization")
     campaign = personalize.create_campaign(
         name=unique("c"), solutionVersionArn=version,
