@@ -11,7 +11,7 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import S3Event
 
-from chalicelib.jobs import runner, s3_trigger
+from chalicelib.jobs import attribution_reports, runner, s3_trigger
 from chalicelib.protocol import dispatch
 from chalicelib.protocol.model import rest_routes
 from chalicelib.protocol.serialize import JSON_11, REST_JSON
@@ -27,8 +27,15 @@ def context() -> Context:
     """The process's state; under ``chalice local`` this also starts the job worker."""
     ctx = _context()
     if ctx.settings.inprocess_worker:
-        runner.start_worker(ctx, auto_training.start_due)
+        runner.start_worker(ctx, clock)
     return ctx
+
+
+def clock(ctx: Context) -> None:
+    """The periodic work besides the queue, for the serve worker's clock: start the due
+    automatic trainings, publish the due metric attribution reports."""
+    auto_training.start_due(ctx)
+    attribution_reports.publish_due(ctx)
 
 
 @app.route("/", methods=["POST"], content_types=CONTENT_TYPES)
@@ -59,12 +66,15 @@ def create_import_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def drain_jobs(event: object) -> dict[str, int]:
-    """Start the automatic trainings that are due, then run every queued job (imports,
+    """Start the automatic trainings that are due, run every queued job (imports,
     training, campaign deploys, deletions) and the S3 imports that waited for an earlier
-    import of their dataset."""
+    import of their dataset, then publish the due metric attribution reports (so an
+    import that just finished is reported at once)."""
     ctx = context()
     auto_training.start_due(ctx)
-    return {"jobs": s3_trigger.drain(ctx, create_import_job)}
+    jobs = s3_trigger.drain(ctx, create_import_job)
+    attribution_reports.publish_due(ctx)
+    return {"jobs": jobs}
 
 
 @app.on_s3_event(bucket=s3_trigger.trigger_bucket(), events=["s3:ObjectCreated:*"])

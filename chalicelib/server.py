@@ -127,8 +127,8 @@ class TailorServer:
         from chalicelib.state.context import context
 
         ctx = context()
-        if self.worker:
-            self._worker = start_worker(ctx)
+        if self.worker:  # with the app's clock: automatic training, metric reports
+            self._worker = start_worker(ctx, tailor_app.clock)
         try:  # S3 events never fire locally: poll the prefixes TAILOR_S3_IMPORTS maps
             self._s3_watcher = s3_trigger.start_watcher(ctx, tailor_app.create_import_job)
         except ValueError as exc:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["solve"]
+__all__ = ["gram", "solve"]
 
 _CHUNK_BYTES = 1 << 22  # gathered factors per chunk: small enough to stay in cache
 _CHUNK_ROWS = 2048
@@ -62,6 +62,11 @@ def _gram(y: np.ndarray) -> np.ndarray:
         gram += np.matmul(stack.transpose(0, 2, 1), stack).sum(axis=0)
         gram += block[cut:].T @ block[cut:]
     return gram
+
+
+def gram(y: np.ndarray) -> np.ndarray:
+    """float32 ``yᵀy``, as :func:`solve` uses it."""
+    return _gram(y).astype(np.float32)
 
 
 def _plan(indptr: np.ndarray, f: int) -> list[np.ndarray]:
@@ -155,6 +160,7 @@ def solve(
     steps: int,
     x0: np.ndarray | None,
     n_threads: int,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """Approximate solution of every row's least-squares problem against fixed factors ``y``.
 
@@ -174,6 +180,8 @@ def solve(
         float32 ``(r.shape[0], f)`` warm start; zeros if None.
     n_threads : int
         Worker threads (<= 1: run inline).
+    gram : numpy.ndarray, optional
+        float32 ``yᵀy`` if the caller has it (see :func:`gram`).
 
     Returns
     -------
@@ -181,7 +189,7 @@ def solve(
         float32 ``(r.shape[0], f)``; rows without entries are zero.
     """
     f = y.shape[1]
-    gram = _gram(y).astype(np.float32)
+    gram = _gram(y).astype(np.float32) if gram is None else gram
     out = np.zeros((r.shape[0], f), dtype=np.float32)  # empty rows solve to zero
     chunks = _plan(r.indptr, f)
     lengths = np.diff(r.indptr)

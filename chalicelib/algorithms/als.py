@@ -83,6 +83,8 @@ class ImplicitALS(Recommender):
         self.n_threads = int(n_threads)
         self.user_factors = np.zeros((0, self.factors), dtype=np.float32)
         self.item_factors = np.zeros((0, self.factors), dtype=np.float32)
+        # (item_factors, their Gram matrix): folding in reuses it while they stay the same
+        self._gram: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_items(self) -> int:
@@ -145,15 +147,19 @@ class ImplicitALS(Recommender):
             float32 ``(n, factors)``; an empty row gets a zero vector.
         """
         h = check_histories(histories, self.n_items)
+        y = self.item_factors
+        if self._gram is None or self._gram[0] is not y:
+            self._gram = (y, _cg.gram(y))
         with np.errstate(all="ignore"):
             return _cg.solve(
                 h,
-                self.item_factors,
+                y,
                 self._row_reg(h),
                 self.alpha,
                 self.fold_in_steps,
                 None,
                 self.n_threads,
+                self._gram[1],
             )
 
     def score(self, histories: sp.csr_matrix) -> np.ndarray:

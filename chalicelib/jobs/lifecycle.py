@@ -12,7 +12,7 @@ from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
 _UPDATE_KEYS = {"campaign": "latestCampaignUpdate", "solution": "latestSolutionUpdate",
-                "dataset": "latestDatasetUpdate"}
+                "dataset": "latestDatasetUpdate", "recommender": "latestRecommenderUpdate"}
 
 
 class JobFailed(Exception):
@@ -104,7 +104,7 @@ def update_solution(ctx: Context, res: Resource) -> None:
 def remove(ctx: Context, res: Resource) -> None:
     """DELETE PENDING -> DELETE IN_PROGRESS -> gone, with what the resource owned."""
     ctx.store.set_status(res.arn, Status.DELETE_IN_PROGRESS)
-    blobs: list[str] = []
+    blobs: list[str] = [res.attrs["_artifact"]] if "_artifact" in res.attrs else []
     with ctx.store.transaction() as db:
         owned = ctx.store.find("solution-version", parent=res.arn) if res.kind == "solution" \
             else []

@@ -13,7 +13,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.jobs import dataset_import, deletion, export, lifecycle, train
+from chalicelib.jobs import (
+    batch_inference,
+    batch_segment,
+    dataset_import,
+    deletion,
+    export,
+    lifecycle,
+    recommenders,
+    train,
+)
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
 from chalicelib.state.store import Job, Resource
@@ -30,10 +39,19 @@ ACTIONS: dict[tuple[str, str], JobFn] = {
     ("dataset", "update"): lifecycle.update_dataset,
     ("dataset-export-job", "create"): export.run,
     ("data-deletion-job", "create"): deletion.run,
+    ("batch-inference-job", "create"): batch_inference.run,
+    ("batch-segment-job", "create"): batch_segment.run,
+    ("recommender", "create"): recommenders.create,
+    ("recommender", "update"): recommenders.update,
+    ("recommender", "start"): recommenders.start,
+    ("recommender", "stop"): recommenders.stop,
+    ("recommender", "retrain"): recommenders.retrain,
 }
 _drain_lock = threading.Lock()
 _RESUMED = {Status.CREATE_IN_PROGRESS: Status.CREATE_PENDING,
-            Status.IN_PROGRESS: Status.PENDING}
+            Status.IN_PROGRESS: Status.PENDING,
+            Status.START_IN_PROGRESS: Status.START_PENDING,
+            Status.STOP_IN_PROGRESS: Status.STOP_PENDING}
 
 
 def _action(kind: str, action: str) -> JobFn:

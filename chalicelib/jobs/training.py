@@ -17,7 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib import algorithms as alg
-from chalicelib.jobs.data import dataset_columns, interaction_matrix
+from chalicelib.jobs.data import (
+    coded_columns,
+    dataset_columns,
+    dataset_parts,
+    interaction_matrix,
+)
 from chalicelib.jobs.lifecycle import JobFailed
 from chalicelib.resources import catalogue
 from chalicelib.state import arns
@@ -75,8 +80,7 @@ def check_minimums(users: np.ndarray, what: str) -> None:
     if len(users) < MIN_INTERACTIONS:
         raise JobFailed(f"Dataset has fewer than {MIN_INTERACTIONS} interactions{what} "
                         f"({len(users)}); import more data.")
-    _, counts = np.unique(users, return_counts=True)
-    active = int((counts >= 2).sum())
+    active = int((np.bincount(users) >= 2).sum())  # users are indices
     if active < MIN_USERS:
         raise JobFailed(f"Dataset has fewer than {MIN_USERS} users with at least 2 "
                         f"interactions each ({active}){what}; import more data.")
@@ -95,7 +99,13 @@ class Events:
     weights: np.ndarray
     user_ids: np.ndarray
     item_ids: np.ndarray
-    columns: dict[str, np.ndarray]
+    # Reads every column of these events, in their order: only when ``columns`` is used
+    # (for 10M events of short ids the string columns alone take about 1 GB).
+    read_columns: Callable[[], dict[str, np.ndarray]] = field(default=dict, repr=False)
+
+    @cached_property
+    def columns(self) -> dict[str, np.ndarray]:
+        return self.read_columns()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -110,30 +120,76 @@ class Events:
         return 1.0 - self.matrix.nnz / max(len(self.users), 1) < REPEAT_RATE_THRESHOLD
 
 
+Selection = tuple[str | None, str | None, dict[str, Any] | None]
+
+
+def _chosen(cols: dict[str, np.ndarray], selection: Selection,
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each event's weight, and the chosen events' positions in time order (None: all of
+    them, already in time order, as an import of a log usually is)."""
+    selected = select_events(cols, *selection)
+    keep = selected > 0
+    stamps = cols["TIMESTAMP"]
+    if not keep.all():
+        return selected, np.flatnonzero(keep)[np.argsort(stamps[keep], kind="stable")]
+    return selected, None if bool(np.all(stamps[1:] >= stamps[:-1])) else \
+        np.argsort(stamps, kind="stable")
+
+
+def _used(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Only the distinct values some event still uses, and the events' codes into them."""
+    used = np.zeros(len(values), dtype=bool)
+    used[codes] = True
+    if used.all():
+        return values, codes
+    return values[used], (np.cumsum(used) - 1)[codes]
+
+
 def load_events(ctx: Context, version: Resource, dataset_type: str = "INTERACTIONS",
                 check: bool = True) -> Events | None:
     """The interactions of the version's dataset group after eventType / threshold /
-    eventsConfig selection (spec B.7), time-ordered; None when the dataset is empty."""
+    eventsConfig selection (spec B.7), time-ordered; None when the dataset is empty.
+
+    Only the columns training needs are read (ids as integer codes, a segment at a
+    time); ``Events.columns`` reads the others, from the same segments, on first use.
+    """
     group = ctx.store.one(version.attrs["datasetGroupArn"])
     dataset_arn = arns.arn("dataset", group.name, dataset_type)
-    watermark = ctx.store.db.execute("SELECT coalesce(max(id), 0) FROM put_rows WHERE "
-                                     "dataset_arn = ?", [dataset_arn]).fetchone()[0]
-    cols = dataset_columns(ctx, dataset_arn) if ctx.store.get(dataset_arn) else None
-    if cols is None:
+    if ctx.store.get(dataset_arn) is None:
         return None
+    parts = dataset_parts(ctx, dataset_arn)
     config = version.attrs.get("solutionConfig") or {}
-    selected = select_events(cols, version.attrs.get("eventType"),
-                             config.get("eventValueThreshold"), config.get("eventsConfig"))
-    keep = selected > 0
-    order = np.flatnonzero(keep)[np.argsort(cols["TIMESTAMP"][keep], kind="stable")]
-    user_ids, users = np.unique(cols["USER_ID"][order], return_inverse=True)
-    item_ids, items = np.unique(cols[_ITEM_COLUMN.get(dataset_type, "ITEM_ID")][order],
-                                return_inverse=True)
+    selection: Selection = (version.attrs.get("eventType"), config.get("eventValueThreshold"),
+                            config.get("eventsConfig"))
+    item_column = _ITEM_COLUMN.get(dataset_type, "ITEM_ID")
+    by_type = ("EVENT_TYPE", "EVENT_VALUE") if any(s is not None for s in selection) else ()
+    read = coded_columns(ctx, dataset_arn, ("TIMESTAMP", *by_type), ("USER_ID", item_column),
+                         parts)
+    if read is None:
+        return None
+    cols, coded = read
+    selected, order = _chosen({**cols, "USER_ID": coded["USER_ID"][1]}, selection)
+    n = len(selected)
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    # One 10M-row array at a time is gathered and its source dropped.
+    user_ids, users = _used(coded["USER_ID"][0], pick(coded.pop("USER_ID")[1]))
+    item_ids, items = _used(coded[item_column][0], pick(coded.pop(item_column)[1]))
+    timestamps, weights = pick(cols.pop("TIMESTAMP")), pick(selected)
+    del cols, selected
     if check:
         check_minimums(users, " after filtering by event type and value"
-                       if not keep.all() else "")
-    return Events(dataset_arn, watermark, users, items, cols["TIMESTAMP"][order],
-                  selected[order], user_ids, item_ids, {k: v[order] for k, v in cols.items()})
+                       if len(users) < n else "")
+
+    def read_columns() -> dict[str, np.ndarray]:
+        every = dataset_columns(ctx, dataset_arn, parts=parts) or {}
+        chosen = _chosen(every, selection)[1]
+        return every if chosen is None else {k: v[chosen] for k, v in every.items()}
+
+    return Events(dataset_arn, parts.put_upto, users, items, timestamps, weights, user_ids,
+                  item_ids, read_columns)
 
 
 _ITEM_COLUMN = {"ACTION_INTERACTIONS": "ACTION_ID"}

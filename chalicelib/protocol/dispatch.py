@@ -27,14 +27,19 @@ from chalicelib.protocol.model import CONTROL, TARGET_PREFIX, Operation, all_ope
 from chalicelib.protocol.model import control_operation as _control_operation
 from chalicelib.protocol.validate import validate
 from chalicelib.resources import (
+    batch_inference_jobs,
+    batch_segment_jobs,
     campaigns,
     dataset_groups,
     datasets,
     deletion_jobs,
     event_trackers,
     export_jobs,
+    filters,
     import_jobs,
+    metric_attributions,
     recipes,
+    recommenders,
     schemas,
     solution_versions,
     solutions,
@@ -47,7 +52,7 @@ Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     dataset_groups, schemas, datasets, import_jobs, solutions, solution_versions, campaigns,
     recipes, tags, event_trackers, export_jobs, deletion_jobs, recommend, events,
-    actions,
+    actions, recommenders, metric_attributions, batch_inference_jobs, batch_segment_jobs, filters,
 )
 _READ_ONLY = ("Describe", "List", "Get")
 

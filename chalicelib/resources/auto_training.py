@@ -7,7 +7,8 @@ its first one ``TAILOR_AUTO_TRAINING_FIRST_DELAY`` seconds (default one hour, as
 after it was created, so a version the user creates in that hour replaces it.
 
 ``start_due`` runs from the scheduled ``drain_jobs`` handler and, under ``tailor serve``
-or ``chalice local``, from the job worker's clock.
+or ``chalice local``, from the job worker's clock; it also queues the weekly retraining of
+ACTIVE recommenders (``recommenders.retrain_due``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import time
 
 from chalicelib.errors import PersonalizeError
-from chalicelib.resources import solution_versions, solutions
+from chalicelib.resources import recommenders, solution_versions, solutions
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
 from chalicelib.state.store import Resource
@@ -43,8 +44,10 @@ def due_at(ctx: Context, solution: Resource) -> float:
 
 
 def start_due(ctx: Context, now: float | None = None) -> list[str]:
-    """Queue a version for every solution whose automatic training is due; their ARNs."""
+    """Queue a version for every solution whose automatic training is due; their ARNs.
+    (Recommenders due for retraining are queued too, not listed.)"""
     now = time.time() if now is None else now
+    recommenders.retrain_due(ctx, now)
     started = []
     for solution in ctx.store.find(solutions.KIND.name, statuses=frozenset({Status.ACTIVE})):
         if not solution.attrs.get("performAutoTraining", True) or due_at(ctx, solution) > now:

@@ -30,18 +30,17 @@ def resolve_version(ctx: Context, arn: str) -> Resource:
     return version
 
 
-def _check_config(version: Resource, config: dict[str, Any] | None, given: str) -> None:
+def check_exploration(version: Resource, exploration: dict[str, str] | None,
+                      where: str) -> None:
+    """An itemExplorationConfig (of ``where``: campaignConfig, batchInferenceJobConfig):
+    only for User-Personalization recipes, weight in [0, 1], age cut-off > 0."""
+    if not exploration:
+        return
     recipe = solutions.recipe_of(version.attrs["recipeArn"])
-    if recipe.recipe_type == "USER_SEGMENTATION":
+    if not recipe.explores:
         raise InvalidInputException(
-            f"{recipe.name} versions serve user segments through batch segment jobs; they "
-            "cannot be deployed in a campaign.")
-    config = config or {}
-    if config.get("itemExplorationConfig") and not recipe.explores:
-        raise InvalidInputException(
-            f"campaignConfig.itemExplorationConfig only applies to User-Personalization "
+            f"{where}.itemExplorationConfig only applies to User-Personalization "
             f"recipes; {version.arn} uses {recipe.name}.")
-    exploration = config.get("itemExplorationConfig") or {}
     for key, low, high in (("explorationWeight", 0.0, 1.0),
                            ("explorationItemAgeCutOff", 1e-9, float("inf"))):
         if key in exploration:
@@ -53,6 +52,16 @@ def _check_config(version: Resource, config: dict[str, Any] | None, given: str) 
                 raise InvalidInputException(
                     f"itemExplorationConfig.{key} must be a number in [{low:g}, {high:g}], "
                     f"got {exploration[key]!r}.")
+
+
+def _check_config(version: Resource, config: dict[str, Any] | None, given: str) -> None:
+    recipe = solutions.recipe_of(version.attrs["recipeArn"])
+    if recipe.recipe_type == "USER_SEGMENTATION":
+        raise InvalidInputException(
+            f"{recipe.name} versions serve user segments through batch segment jobs; they "
+            "cannot be deployed in a campaign.")
+    config = config or {}
+    check_exploration(version, config.get("itemExplorationConfig"), "campaignConfig")
     if config.get("syncWithLatestSolutionVersion") and not given.endswith("/" + LATEST):
         raise InvalidInputException(
             "syncWithLatestSolutionVersion needs solutionVersionArn <solutionArn>/$LATEST.")

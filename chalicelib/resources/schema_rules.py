@@ -73,6 +73,13 @@ class DatasetSchema:
         return next((f for f in self.fields if f.name == name), None)
 
 
+def metadata_fields(schema: DatasetSchema) -> list[str]:
+    """The schema's metadata fields: neither required nor reserved (ids, TIMESTAMP,
+    EVENT_TYPE ...), so trainingDataConfig may exclude or include them."""
+    fixed = set(_REQUIRED[schema.dataset_type]) | set(_RESERVED[schema.dataset_type])
+    return [f.name for f in schema.fields if f.name not in fixed]
+
+
 def dataset_type(value: str) -> tuple[str, str]:
     """Case-insensitive datasetType -> (canonical name, ARN suffix)."""
     found = DATASET_TYPES.get(value.lower())

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.errors import InvalidInputException
+from chalicelib.runtime import filters
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
 from chalicelib.state.context import Context
@@ -103,7 +104,7 @@ def get_action_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str
     if not campaign_arn:
         raise InvalidInputException("campaignArn is required.")
     n = _num_results(params)
-    _, artifact, recipe = campaign_model(ctx, campaign_arn)
+    campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
     if recipe.serving_type != SERVING_TYPE:
         raise InvalidInputException(
             f"Campaign {campaign_arn} serves {recipe.name} ({recipe.serving_type}); "
@@ -115,6 +116,12 @@ def get_action_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str
     live, live_at = live_taken(ctx, artifact, user_id)
     scores = artifact.model.score(_history(artifact, user, live))[0].astype(np.float64)
     hidden = unavailable(artifact, _last_taken(artifact, user, live, live_at), time.time())
+    if params.get("filterArn"):
+        hidden = hidden | ~filters.apply_action_filter(
+            ctx, artifact, params["filterArn"], params.get("filterValues"), user_id,
+            group_arn=campaign.attrs["_datasetGroupArn"])
+    elif params.get("filterValues"):
+        raise InvalidInputException("filterValues is only used with filterArn.")
     chosen = rank(scores, artifact.extras["action_value"], hidden, n)
     return {"actionList": [{"actionId": str(artifact.item_ids[i]), "score": _score(scores[i])}
                            for i in chosen],

@@ -30,6 +30,9 @@ _EVENT_FIELDS = frozenset({"USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVE
 _ACTION_FIELDS = frozenset({"USER_ID", "ACTION_ID", "TIMESTAMP", "EVENT_TYPE", "IMPRESSION",
                             "RECOMMENDATION_ID"})
 _ID_FIELD = {"Users": "USER_ID", "Items": "ITEM_ID", "Actions": "ACTION_ID"}
+# Kept with every event (as "_<FIELD>" when the schema has no such column) for metric
+# attribution: the source label and the recommendation the event followed.
+ATTRIBUTION_FIELDS = ("RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE")
 
 
 def _tracker(ctx: Context, tracking_id: str) -> Resource:
@@ -114,6 +117,9 @@ def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         }
         row.update({k: v for k, v in optional.items()
                     if v is not None and schema.field(k) is not None})
+        for key in ATTRIBUTION_FIELDS:  # metric attribution reads them without a column too
+            if optional[key] is not None and key not in row:
+                row["_" + key] = optional[key]
         if event.get("eventId"):
             row["_eventId"] = event["eventId"]
         rows.append(row)

@@ -22,15 +22,21 @@ def artifact_key(version_arn: str) -> str:
 
 
 def load(ctx: Context, version_arn: str) -> Artifact:
-    """The artifact of a trained solution version (immutable, so cached by ARN)."""
+    """The artifact of a trained solution version."""
+    return load_key(ctx, artifact_key(version_arn))
+
+
+def load_key(ctx: Context, key: str) -> Artifact:
+    """The artifact stored at ``key`` (never rewritten: a new model gets a new key, so it
+    is cached by key)."""
     with _lock:
-        found = _cache.get(version_arn)
+        found = _cache.get(key)
         if found is not None:
-            _cache.move_to_end(version_arn)
+            _cache.move_to_end(key)
             return found
-    artifact = Artifact.from_bytes(ctx.blobs.get(artifact_key(version_arn)))
+    artifact = Artifact.from_bytes(ctx.blobs.get(key))
     with _lock:
-        _cache[version_arn] = artifact
+        _cache[key] = artifact
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return artifact
@@ -54,3 +60,20 @@ def campaign_model(ctx: Context, arn: str) -> tuple[Resource, Artifact, catalogu
     if recipe is None:
         raise InvalidInputException(f"Campaign {arn} serves an unknown recipe {artifact.recipe}.")
     return campaign, artifact, recipe
+
+
+def recommender_model(ctx: Context, arn: str) -> tuple[Resource, Artifact, catalogue.Recipe]:
+    """An ACTIVE recommender, its model, and the custom recipe that model serves as."""
+    recommender = ctx.store.get(arn)
+    if recommender is None or recommender.kind != "recommender":
+        raise ResourceNotFoundException(f"Recommender {arn} does not exist.")
+    if recommender.status != Status.ACTIVE:
+        raise InvalidInputException(
+            f"Recommender {arn} is {recommender.status}, not active: it serves only when "
+            "ACTIVE (StartRecommender starts an INACTIVE one).")
+    artifact = load_key(ctx, recommender.attrs["_artifact"])
+    recipe = catalogue.recipe_by_name(artifact.recipe)
+    if recipe is None:
+        raise InvalidInputException(
+            f"Recommender {arn} serves an unknown recipe {artifact.recipe}.")
+    return recommender, artifact, recipe

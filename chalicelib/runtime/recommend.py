@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import uuid
 import zlib
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from chalicelib.algorithms import (
-    SequenceAware,
     TrendingNow,
     cold_candidates,
     explore,
-    sequence_histories,
     softmax,
     top_n,
 )
-from chalicelib.errors import InvalidInputException, ResourceNotFoundException
+from chalicelib.errors import InvalidInputException
+from chalicelib.resources.catalogue import Recipe
+from chalicelib.runtime import filters, item_metadata, promotions, recommend_ids
 from chalicelib.runtime.artifacts import Artifact
-from chalicelib.runtime.cold_users import cold_user_scores
-from chalicelib.runtime.models import campaign_model
+from chalicelib.runtime.models import campaign_model, recommender_model
+from chalicelib.runtime.promotions import Ranked, Ranker
+from chalicelib.runtime.recommenders import use_case_request
+from chalicelib.runtime.scoring import score_users
 from chalicelib.state.context import Context
 from chalicelib.state.store import Resource
 
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
 MAX_INPUT_LIST = 500
-# How many of a user's newest streamed events extend the history at serving time.
-LIVE_EVENTS = 100
 # Exploration (spec B.3/B.4): the service's defaults, and the most interactions an item
 # may have to count as cold.
 DEFAULT_EXPLORATION_WEIGHT = 0.3
@@ -39,74 +37,26 @@ DAY = 86400.0
 # Recipe types GetRecommendations does not serve -> the call that does.
 WRONG_CALL = {"PERSONALIZED_RANKING": "GetPersonalizedRanking",
               "PERSONALIZED_ACTIONS": "GetActionRecommendations"}
+# Recipes whose items carry ``reason`` (spec E.1: User-Personalization-v2 only).
+REASON_RECIPES = frozenset({"aws-user-personalization-v2"})
 
 
-def _recommendation_id() -> str:
-    return f"RID-{uuid.uuid4()}"
+def _recommendation_id(source_arn: str) -> str:
+    """An id that names the campaign or recommender serving it (see recommend_ids)."""
+    return recommend_ids.new_id(source_arn)
 
 
 def _score(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
-    """Indices of known items the user interacted with through PutEvents after the
-    model's training data were read (newest first, at most ``LIVE_EVENTS``)."""
-    dataset = artifact.extras.get("dataset_arn")
-    if dataset is None:
-        return np.zeros(0, dtype=np.int64)
-    rows = ctx.store.db.execute(
-        "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
-        "ORDER BY id DESC LIMIT ?",
-        [str(dataset), user_id, int(artifact.extras["put_watermark"]), LIVE_EVENTS]).fetchall()
-    index = artifact.item_index
-    return np.array([index[r[0]] for r in rows if r[0] in index], dtype=np.int64)
-
-
 def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Model scores over the catalogue for one user, and the items the user has seen.
-
-    The user's history is the training history plus the events sent since training
-    (PutEvents), so a new event changes the next recommendations without retraining;
-    a sequence model weighs the newest events most and follows on from the last one.
-    A user with no history at all gets log-popularity (so softmax gives the popularity
-    distribution, smoothed by one), refined by the user's Users-dataset attributes.
-    """
-    model = artifact.model
-    # The model scores the items it was fitted on; an exploring recipe's catalogue also
-    # lists newer items, which get no model score (-inf) and are shown only by exploration.
-    n_items = model.n_items
-    user = artifact.user_index.get(user_id) if user_id is not None else None
-    live = live_items(ctx, artifact, user_id)[::-1] if user_id is not None else \
-        np.zeros(0, dtype=np.int64)
-    live = live[live < n_items]
-    scores = None
-    if isinstance(model, SequenceAware):
-        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
-        past = seq[indptr[user]:indptr[user + 1]] if user is not None else seq[:0]
-        past = past[past < n_items]  # an UPDATE version's histories hold new items too
-        events = np.concatenate([past, live])
-        history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
-                                           model.half_life)
-        if history.nnz:
-            scores = model.score(history, last)[0]
-    else:
-        history = artifact.user_items[user] if user is not None else \
-            sp.csr_matrix((1, n_items), dtype=np.float32)
-        if history.shape[1] != n_items:
-            history = history[:, :n_items]
-        if len(live):
-            history = history + sp.csr_matrix(
-                (np.ones(len(live), dtype=np.float32), (np.zeros(len(live), dtype=np.int64),
-                                                        live)), shape=(1, n_items))
-        if history.nnz or model.scores_empty_history:
-            scores = model.score(history)[0]
-    if scores is None:
-        return cold_user_scores(ctx, artifact, user_id), np.zeros(0, dtype=np.int64)
-    padded = np.full(len(artifact.item_ids), -np.inf)
-    padded[:n_items] = scores
-    return padded, history.indices
+    """Model scores over the catalogue for one user, and the items the user has seen
+    (training history plus the events sent since training; see ``scoring.score_users``,
+    which batch inference jobs call for many users at once)."""
+    scores, seen = score_users(ctx, artifact, [user_id])
+    return scores[0], seen[0]
 
 
 def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,
@@ -132,42 +82,172 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     campaign_arn, recommender_arn = params.get("campaignArn"), params.get("recommenderArn")
     if bool(campaign_arn) == bool(recommender_arn):
         raise InvalidInputException("Give exactly one of campaignArn and recommenderArn.")
-    if recommender_arn:
-        raise ResourceNotFoundException(f"Recommender {recommender_arn} does not exist.")
     n = _num_results(params)
-    campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
+    excluded: frozenset[str] = frozenset()  # a recommender's automatic filtering
+    if recommender_arn:
+        campaign, artifact, recipe = recommender_model(ctx, recommender_arn)
+        excluded = use_case_request(ctx, campaign, artifact, params)
+    else:
+        campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
     kind = recipe.serving_type
     if kind in WRONG_CALL:
         raise InvalidInputException(
             f"Campaign {campaign_arn} serves {recipe.name}: call {WRONG_CALL[kind]}.")
-    if kind == "RELATED_ITEMS":
-        items = _related(artifact, params.get("itemId"), n, recipe.name)
-    elif isinstance(artifact.model, TrendingNow):
-        items = _trending(ctx, artifact, n)
-    elif kind == "POPULAR_ITEMS":
-        items = [{"itemId": artifact.item_ids[i]} for i in artifact.popularity_order[:n]]
+    group, user_id = group_of(campaign), params.get("userId")
+    columns = item_metadata.requested(ctx, params.get("metadataColumns"), config_of(campaign),
+                                      group, n, "numResults", campaign.arn)
+    rank = _ranker(ctx, campaign, artifact, recipe, params)
+    allowed = _allowed(ctx, artifact, params, group, excluded)
+    promotion, name = (params.get("promotions") or [None])[0], None
+    if promotion:
+        ranked, name = promotions.promote(
+            ctx, artifact, rank, allowed, n, promotion, _served_recipe(campaign, recipe.name),
+            group, user_id, f"{campaign.arn}|{user_id}|{params.get('itemId')}")
     else:
-        if not params.get("userId"):
-            raise InvalidInputException(
-                f"userId is required for campaigns of {recipe.name} ({kind}).")
-        raw, seen = raw_scores(ctx, artifact, params["userId"])
-        probs = softmax(raw)
-        idx, _ = top_n(rank_key(artifact, probs, seen), n)
+        ranked = rank(allowed, n, True)
+    items = _item_list(artifact, ranked, name, recipe.name)
+    if columns:
+        found = item_metadata.metadata_of(ctx, group, artifact.item_ids[ranked.idx], columns)
+        for item, metadata in zip(items, found, strict=True):
+            item["metadata"] = metadata
+    return {"itemList": items, "recommendationId": _recommendation_id(campaign.arn)}
+
+
+def group_of(source: Resource) -> str:
+    """The dataset group of a campaign or recommender."""
+    return source.attrs.get("_datasetGroupArn") or source.attrs["datasetGroupArn"]
+
+
+def config_of(source: Resource) -> dict[str, Any]:
+    """campaignConfig or recommenderConfig."""
+    return source.attrs.get("campaignConfig") or source.attrs.get("recommenderConfig") or {}
+
+
+def _served_recipe(source: Resource, recipe: str) -> str:
+    """A recommender's use case (its recipeArn), else the campaign's recipe."""
+    return str(source.attrs.get("recipeArn", recipe)).rsplit("/", 1)[-1] \
+        if source.kind == "recommender" else recipe
+
+
+def _allowed(ctx: Context, artifact: Artifact, params: dict[str, Any], group: str,
+             excluded: frozenset[str]) -> np.ndarray | None:
+    """bool per catalogue item: passes the request's filter and is not removed by the
+    recommender's automatic filtering (None: every item)."""
+    allowed = None
+    if params.get("filterArn"):
+        allowed = filters.apply_filter(ctx, artifact, params["filterArn"],
+                                       params.get("filterValues"), params.get("userId"),
+                                       group_arn=group)
+    elif params.get("filterValues"):
+        raise InvalidInputException("filterValues is only used with filterArn.")
+    if excluded:
+        drop = np.isin(artifact.item_ids, np.array(sorted(excluded), dtype=str))
+        allowed = ~drop if allowed is None else allowed & ~drop
+    return allowed
+
+
+def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe,
+            params: dict[str, Any]) -> Ranker:
+    """``rank(allowed, k, explore)``: the best ``k`` allowed items of this request."""
+    kind = recipe.serving_type
+    if kind == "RELATED_ITEMS":
+        return _related_ranker(artifact, params.get("itemId"), recipe.name)
+    if isinstance(artifact.model, TrendingNow):
+        return _ordered(*_trend(ctx, artifact))
+    if kind == "POPULAR_ITEMS":
+        return _ordered(artifact.popularity_order, None)
+    user_id = params.get("userId")
+    if not user_id:
+        raise InvalidInputException(
+            f"userId is required for campaigns of {recipe.name} ({kind}).")
+    raw, seen = raw_scores(ctx, artifact, user_id)
+    probs = softmax(raw)
+    key = rank_key(artifact, probs, seen)
+
+    def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
+        idx, _ = top_n(key, k, exclude=None if allowed is None else ~allowed)
         idx = idx[idx >= 0]
-        if recipe.explores:
-            idx = _explore(campaign, artifact, params["userId"], probs, seen, idx)
-        items = [{"itemId": artifact.item_ids[i], "score": _score(probs[i])} for i in idx]
-    return {"itemList": items, "recommendationId": _recommendation_id()}
+        explored = None
+        if exploring and recipe.explores:
+            exploited = idx
+            idx = _explore(campaign, artifact, user_id, probs, seen, idx, allowed)
+            explored = ~np.isin(idx, exploited)
+        return Ranked(idx, probs[idx], explored)
+    return rank
+
+
+def _ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:
+    """The same ranking for everyone (popularity, trend)."""
+    def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
+        idx = (order if allowed is None else order[allowed[order]])[:k]
+        return Ranked(idx, None if scores is None else scores[idx])
+    return rank
+
+
+def _related_ranker(artifact: Artifact, item_id: str | None, recipe: str) -> Ranker:
+    if not item_id:
+        raise InvalidInputException(f"itemId is required for campaigns of {recipe} "
+                                    "(RELATED_ITEMS).")
+    item, model, total = artifact.item_index.get(item_id), artifact.model, len(artifact.item_ids)
+    query = -1 if item is None else item
+
+    def neighbours(size: int) -> np.ndarray:
+        if item is None or item >= model.n_items:  # unknown item: popular items, as AWS
+            return artifact.popularity_order[:size]
+        return model.related(np.array([item]), size)[0][0]
+
+    def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
+        # One more than asked (the query item is dropped); with a filter, more, then all.
+        size = k + 1 if allowed is None else min(4 * (k + 1), total)
+        while True:
+            idx = neighbours(size)
+            idx = idx[(idx >= 0) & (idx != query)]
+            if allowed is not None:
+                idx = idx[allowed[idx]]
+            if len(idx) >= k or size >= total:
+                return Ranked(idx[:k])
+            size = total
+    return rank
+
+
+def _item_list(artifact: Artifact, ranked: Ranked, promotion: str | None,
+               recipe: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = [{"itemId": i} for i in artifact.item_ids[ranked.idx].tolist()]
+    if ranked.scores is not None:
+        for item, score in zip(items, ranked.scores.tolist(), strict=True):
+            item["score"] = _score(score)
+    if ranked.promoted is not None:
+        for item, promoted in zip(items, ranked.promoted.tolist(), strict=True):
+            if promoted:
+                item["promotionName"] = promotion
+    if recipe in REASON_RECIPES:
+        n = len(items)
+        promoted = ranked.promoted if ranked.promoted is not None else np.zeros(n, bool)
+        explored = ranked.explored if ranked.explored is not None else np.zeros(n, bool)
+        for item, p, e in zip(items, promoted.tolist(), explored.tolist(), strict=True):
+            if p or e:
+                item["reason"] = ["Promoted item" if p else "Exploration"]
+    return items
 
 
 def _explore(campaign: Resource, artifact: Artifact, user_id: str, probs: np.ndarray,
-             seen: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Mix cold items into the list as the campaign's itemExplorationConfig asks (spec
-    B.4; defaults: weight 0.3, items up to 30 days old). The draw is seeded by the
-    campaign, the user and the length of the user's history, so a repeated request gives
-    the same list and a new event reshuffles it."""
+             seen: np.ndarray, idx: np.ndarray, allowed: np.ndarray | None = None,
+             ) -> np.ndarray:
+    """Mix cold items into the list as the campaign's itemExplorationConfig asks."""
+    config = (campaign.attrs.get("campaignConfig") or campaign.attrs.get("recommenderConfig")
+              or {}).get("itemExplorationConfig") or {}
+    return explore_items(artifact, config, campaign.arn, user_id, probs, seen, idx, allowed)
+
+
+def explore_items(artifact: Artifact, config: dict[str, str], seed: str, user_id: str | None,
+                  probs: np.ndarray, seen: np.ndarray, idx: np.ndarray,
+                  allowed: np.ndarray | None = None) -> np.ndarray:
+    """Mix cold items into the list ``idx`` as an itemExplorationConfig asks (spec B.4;
+    defaults: weight 0.3, items up to 30 days old). The draw is seeded by ``seed`` (the
+    campaign; for batch jobs the solution version), the user and the length of the user's
+    history, so a repeated request gives the same list and a new event reshuffles it.
+    ``allowed`` (bool per item) limits the explored items to those a filter lets through."""
     counts = artifact.extras.get("item_counts")
-    config = campaign.attrs["campaignConfig"].get("itemExplorationConfig") or {}
     weight = float(config.get("explorationWeight", DEFAULT_EXPLORATION_WEIGHT))
     if counts is None or weight <= 0:
         return idx
@@ -175,13 +255,15 @@ def _explore(campaign: Resource, artifact: Artifact, user_id: str, probs: np.nda
     cold = cold_candidates(counts, artifact.extras["item_ages"], cut_off * DAY,
                            COLD_MAX_INTERACTIONS)
     cold[seen] = False
-    rng = np.random.default_rng(zlib.crc32(f"{campaign.arn}|{user_id}|{len(seen)}".encode()))
+    if allowed is not None:
+        cold &= allowed
+    rng = np.random.default_rng(zlib.crc32(f"{seed}|{user_id}|{len(seen)}".encode()))
     return explore(idx, probs, np.flatnonzero(cold), weight, rng)
 
 
-def _trending(ctx: Context, artifact: Artifact, n: int) -> list[dict[str, Any]]:
+def _trend(ctx: Context, artifact: Artifact) -> tuple[np.ndarray, np.ndarray]:
     """Trending-Now, recomputed with the events streamed since training (the trend window
-    moves with the newest event); scores are growth rates scaled to [0, 1]."""
+    moves with the newest event): the ranking and the growth rates scaled to [0, 1]."""
     model = artifact.model
     assert isinstance(model, TrendingNow)
     rows = ctx.store.db.execute(
@@ -194,9 +276,7 @@ def _trending(ctx: Context, artifact: Artifact, n: int) -> list[dict[str, Any]]:
         items = np.concatenate([artifact.extras["trend_items"], [i for i, _ in live]])
         stamps = np.concatenate([artifact.extras["trend_ts"], [t for _, t in live]])
         model = TrendingNow(model.window).fit_events(items, stamps, len(artifact.item_ids))
-    rates = model.rates()
-    return [{"itemId": artifact.item_ids[i], "score": _score(rates[i])}
-            for i in model.ranking()[:n]]
+    return model.ranking(), model.rates()
 
 
 def _related(artifact: Artifact, item_id: str | None, n: int, recipe: str,
@@ -224,11 +304,21 @@ def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, 
         raise InvalidInputException(
             f"inputList may hold at most {MAX_INPUT_LIST} items, got {len(inputs)}.")
     campaign_arn = params["campaignArn"]
-    _, artifact, recipe = campaign_model(ctx, campaign_arn)
+    campaign, artifact, recipe = campaign_model(ctx, campaign_arn)
     if recipe.serving_type != "PERSONALIZED_RANKING":
         raise InvalidInputException(
             f"Campaign {campaign_arn} serves {recipe.name} ({recipe.serving_type}); "
             "GetPersonalizedRanking needs a personalized-ranking campaign.")
+    group = group_of(campaign)
+    columns = item_metadata.requested(ctx, params.get("metadataColumns"), config_of(campaign),
+                                      group, len(inputs), "inputList", campaign_arn)
+    if params.get("filterArn"):
+        keep = filters.filter_ids(ctx, np.array(inputs, dtype=str), params["filterArn"],
+                                  params.get("filterValues"), params["userId"],
+                                  group_arn=group)
+        inputs = np.array(inputs, dtype=str)[keep].tolist()
+    elif params.get("filterValues"):
+        raise InvalidInputException("filterValues is only used with filterArn.")
     index = artifact.item_index
     known = [i for i in inputs if i in index]
     unknown = [i for i in inputs if i not in index]
@@ -239,5 +329,10 @@ def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, 
         probs = softmax(raw[idx])
         order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
         ranked = [{"itemId": known[j], "score": _score(probs[j])} for j in order]
-    return {"personalizedRanking": ranked + [{"itemId": i} for i in unknown],
-            "recommendationId": _recommendation_id()}
+    ranked += [{"itemId": i} for i in unknown]
+    if columns:
+        ids = np.array([item["itemId"] for item in ranked], dtype=str)
+        for item, metadata in zip(ranked, item_metadata.metadata_of(ctx, group, ids, columns),
+                                  strict=True):
+            item["metadata"] = metadata
+    return {"personalizedRanking": ranked, "recommendationId": _recommendation_id(campaign_arn)}

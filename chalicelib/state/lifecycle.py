@@ -14,6 +14,12 @@ class Status(StrEnum):
     CREATE_STOPPED = "CREATE STOPPED"
     DELETE_PENDING = "DELETE PENDING"
     DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+    # Recommenders can be stopped (no serving, no retraining) and started again.
+    STOP_PENDING = "STOP PENDING"
+    STOP_IN_PROGRESS = "STOP IN_PROGRESS"
+    INACTIVE = "INACTIVE"
+    START_PENDING = "START PENDING"
+    START_IN_PROGRESS = "START IN_PROGRESS"
     # Data deletion jobs use their own vocabulary.
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
@@ -39,6 +45,15 @@ TRANSITIONS = frozenset({
     (Status.CREATE_FAILED, Status.DELETE_PENDING),
     (Status.CREATE_STOPPED, Status.DELETE_PENDING),
     (Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS),
+    (Status.ACTIVE, Status.STOP_PENDING),
+    (Status.STOP_PENDING, Status.STOP_IN_PROGRESS),
+    (Status.STOP_IN_PROGRESS, Status.INACTIVE),
+    (Status.STOP_IN_PROGRESS, Status.STOP_PENDING),  # resumed after a crash
+    (Status.INACTIVE, Status.START_PENDING),
+    (Status.START_PENDING, Status.START_IN_PROGRESS),
+    (Status.START_IN_PROGRESS, Status.ACTIVE),
+    (Status.START_IN_PROGRESS, Status.START_PENDING),  # resumed after a crash
+    (Status.INACTIVE, Status.DELETE_PENDING),
     (Status.PENDING, Status.IN_PROGRESS),
     (Status.PENDING, Status.FAILED),
     (Status.IN_PROGRESS, Status.COMPLETED),

@@ -60,6 +60,21 @@ def m002_put_rows(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX put_rows_dataset ON put_rows (dataset_arn, id)")
 
 
+@migrations()
+def m003_metric_reports(db: sqlite_utils.Database) -> None:
+    """Metric attribution reports, planned then published (jobs/attribution_reports.py),
+    and the campaign/recommender behind each recommendationId tag (runtime/recommend_ids)."""
+    db.execute("""CREATE TABLE metric_reports (
+        id INTEGER PRIMARY KEY, attribution TEXT NOT NULL, method TEXT NOT NULL,
+        put_upto INTEGER, job_arn TEXT, stamp INTEGER NOT NULL, name TEXT,
+        body TEXT, state TEXT NOT NULL, created REAL NOT NULL, published REAL,
+        error TEXT, UNIQUE (attribution, job_arn))""")
+    db.execute("CREATE INDEX metric_reports_state ON metric_reports (state, id)")
+    db.execute("CREATE INDEX metric_reports_attribution ON metric_reports "
+               "(attribution, method, put_upto)")
+    db.execute("CREATE TABLE recommendation_sources (tag TEXT PRIMARY KEY, arn TEXT NOT NULL)")
+
+
 @dataclass
 class Resource:
     arn: str

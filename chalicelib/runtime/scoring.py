@@ -1,0 +1,123 @@
+"""Model scores for many users at once: the one code path GetRecommendations,
+GetPersonalizedRanking and batch inference jobs rank with, so that a batch line equals the
+real-time answer for the same user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from chalicelib.algorithms import SequenceAware, sequence_histories
+from chalicelib.runtime.artifacts import Artifact
+from chalicelib.runtime.cold_users import cold_user_scores
+from chalicelib.state.context import Context
+
+# How many of a user's newest streamed events extend the history at serving time.
+LIVE_EVENTS = 100
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
+    """Indices of known items the user interacted with through PutEvents after the
+    model's training data were read (newest first, at most ``LIVE_EVENTS``)."""
+    dataset = artifact.extras.get("dataset_arn")
+    if dataset is None:
+        return np.zeros(0, dtype=np.int64)
+    rows = ctx.store.db.execute(
+        "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
+        "ORDER BY id DESC LIMIT ?",
+        [str(dataset), user_id, int(artifact.extras["put_watermark"]), LIVE_EVENTS]).fetchall()
+    index = artifact.item_index
+    return np.array([index[r[0]] for r in rows if r[0] in index], dtype=np.int64)
+
+
+def _take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows]`` where row -1 is an empty row."""
+    safe = np.maximum(rows, 0)
+    starts = np.where(rows >= 0, matrix.indptr[safe], 0)
+    lengths = np.where(rows >= 0, matrix.indptr[safe + 1], 0) - starts
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+    return sp.csr_matrix((matrix.data[take], matrix.indices[take], indptr),
+                         shape=(len(rows), matrix.shape[1]))
+
+
+def _subset(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    return matrix if len(rows) == matrix.shape[0] else matrix[rows]
+
+
+def _histories(artifact: Artifact, users: np.ndarray, live: list[np.ndarray],
+               ) -> tuple[sp.csr_matrix, Callable[[np.ndarray], np.ndarray]]:
+    """Each user's history row (-1: no training history) plus the live events, and a
+    function scoring some of those rows (all of them, in the usual case)."""
+    model = artifact.model
+    n_items = model.n_items
+    if isinstance(model, SequenceAware):
+        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
+        events = []
+        for user, new in zip(users.tolist(), live, strict=True):
+            past = seq[indptr[user]:indptr[user + 1]] if user >= 0 else seq[:0]
+            past = past[past < n_items]  # an UPDATE version's histories hold new items too
+            events.append(np.concatenate([past, new]))
+        ptr = np.concatenate([[0], np.cumsum([len(e) for e in events])])
+        history, last = sequence_histories(ptr, np.concatenate(events), n_items,
+                                           model.half_life)
+        return history, lambda rows: model.score(_subset(history, rows), last[rows])
+    history = _take_rows(artifact.user_items, users)
+    if history.shape[1] != n_items:
+        history = history[:, :n_items]
+    counts = [len(new) for new in live]
+    if sum(counts):
+        rows = np.repeat(np.arange(len(live)), counts)
+        history = history + sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, np.concatenate(live))),
+            shape=history.shape)
+    return history, lambda rows: model.score(_subset(history, rows))
+
+
+def score_users(ctx: Context, artifact: Artifact, user_ids: Sequence[str | None],
+                live: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Model scores over the catalogue for each user, and the items each user has seen.
+
+    A user's history is the training history plus, with ``live``, the events sent since
+    training (PutEvents), so a new event changes the next recommendations without
+    retraining; a sequence model weighs the newest events most and follows on from the
+    last one. A user with no history at all gets log-popularity (so softmax gives the
+    popularity distribution, smoothed by one), refined by the user's Users-dataset
+    attributes. Batch jobs pass ``live=False``: they use only the interactions the model
+    was trained on (spec H.1).
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        float64 ``(len(user_ids), len(artifact.item_ids))``; ``-inf`` for items the model
+        does not score (an exploring recipe's catalogue lists newer items the model was
+        not fitted on: only exploration shows them).
+    seen : list of numpy.ndarray
+        Item indices in each user's history.
+    """
+    model = artifact.model
+    n_items = model.n_items
+    if not user_ids:
+        return np.full((0, len(artifact.item_ids)), -np.inf), []
+    index = artifact.user_index
+    users = np.array([index.get(u, -1) if u is not None else -1 for u in user_ids],
+                     dtype=np.int64)
+    fresh = [live_items(ctx, artifact, u)[::-1] if live and u is not None else _NONE
+             for u in user_ids]
+    history, score = _histories(artifact, users, [f[f < n_items] for f in fresh])
+    scored = np.diff(history.indptr) > 0
+    if model.scores_empty_history and not isinstance(model, SequenceAware):
+        scored[:] = True
+    out = np.full((len(users), len(artifact.item_ids)), -np.inf)
+    seen = [_NONE] * len(users)
+    rows = np.flatnonzero(scored)
+    if len(rows):
+        out[rows, :n_items] = score(rows)
+        for r in rows.tolist():
+            seen[r] = history.indices[history.indptr[r]:history.indptr[r + 1]]
+    for r in np.flatnonzero(~scored).tolist():
+        out[r] = cold_user_scores(ctx, artifact, user_ids[r])
+    return out, seen
