@@ -29,19 +29,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from chalicelib.jobs import exploration, train, user_metadata
+from chalicelib.jobs import train
 from chalicelib.jobs.data import dataset_parts
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.jobs.training import (
     MIN_INTERACTIONS,
     Stopped,
-    Trained,
     TrainingJob,
     load_events,
 )
 from chalicelib.resources import catalogue
 from chalicelib.resources.use_cases import UseCase, use_case
-from chalicelib.runtime.artifacts import Artifact
 from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
@@ -117,26 +115,6 @@ def _exclusions(ctx: Context, version: Resource, case: UseCase, item_ids: np.nda
             "excluded_items": rows.indices.astype(np.int64)}
 
 
-def _artifact(job: TrainingJob, trained: Trained) -> Artifact:
-    """The artifact of a trainer's result, assembled as ``train._train`` does for
-    solution versions."""
-    ctx, version, recipe = job.ctx, job.version, job.recipe
-    ev = trained.events
-    assert ev is not None
-    extras = dict(trained.extras)
-    extras.update(dataset_arn=np.array(ev.dataset_arn), put_watermark=np.array(ev.watermark))
-    item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
-    user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
-    user_items = trained.user_items if trained.user_items is not None else ev.matrix
-    if recipe.name in user_metadata.USER_METADATA_RECIPES:
-        extras.update(user_metadata.attribute_tables(ctx, version, ev))
-    if recipe.explores:
-        item_ids, user_items, cold = exploration.extend_catalogue(job, ev)
-        extras.update(cold)
-    return Artifact(recipe.name, trained.model, item_ids, user_ids, user_items,
-                    ev.avoid_repeats, extras=extras)
-
-
 def fingerprint(ctx: Context, group_arn: str) -> str:
     """Changes whenever data is imported, streamed or deleted in the group's datasets."""
     name = group_arn.rsplit("/", 1)[1]
@@ -168,7 +146,7 @@ def train_model(ctx: Context, res: Resource, config: dict[str, Any]) -> dict[str
                                                 dict(case.hyperparameters))
     job = TrainingJob(ctx, version, recipe, params)
     trained = trainer(job)
-    artifact = _artifact(job, trained)
+    artifact = train.artifact_of(job, trained)
     artifact.extras.update(_exclusions(ctx, version, case, artifact.item_ids))
     key = f"models/recommenders/{res.name}/{secrets.token_hex(4)}.npz"
     ctx.blobs.put(key, artifact.to_bytes())

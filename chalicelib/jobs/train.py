@@ -285,6 +285,26 @@ def run(ctx: Context, version: Resource) -> None:
         log.info("training of %s stopped on request", version.arn)
 
 
+def artifact_of(job: TrainingJob, trained: Trained) -> Artifact:
+    """The artifact of a trainer's result: the model, its catalogue and users, and what
+    serving needs around it (streamed-event watermark, Users-metadata tables for users
+    without history, the Items dataset's new items and ages for exploration)."""
+    ev = trained.events
+    extras = dict(trained.extras)
+    if ev is not None:
+        extras.update(dataset_arn=np.array(ev.dataset_arn), put_watermark=np.array(ev.watermark))
+    item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
+    user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
+    user_items = trained.user_items if trained.user_items is not None else ev.matrix
+    if job.recipe.name in user_metadata.USER_METADATA_RECIPES and ev is not None:
+        extras.update(user_metadata.attribute_tables(job.ctx, job.version, ev))
+    if job.recipe.explores and ev is not None:
+        item_ids, user_items, cold = exploration.extend_catalogue(job, ev)
+        extras.update(cold)
+    return Artifact(job.recipe.name, trained.model, item_ids, user_ids, user_items,
+                    ev.avoid_repeats if ev is not None else False, extras=extras)
+
+
 def _train(ctx: Context, version: Resource, started: float) -> None:
     recipe = catalogue.recipe_from_arn(version.attrs["recipeArn"])
     assert recipe is not None
@@ -301,20 +321,8 @@ def _train(ctx: Context, version: Resource, started: float) -> None:
     job = TrainingJob(ctx, version, recipe, params)
     trained = trainer(job)
     recipe = trained.recipe or recipe
-    ev = trained.events
-    extras = dict(trained.extras)
-    if ev is not None:
-        extras.update(dataset_arn=np.array(ev.dataset_arn), put_watermark=np.array(ev.watermark))
-    item_ids = trained.item_ids if trained.item_ids is not None else ev.item_ids
-    user_ids = trained.user_ids if trained.user_ids is not None else ev.user_ids
-    user_items = trained.user_items if trained.user_items is not None else ev.matrix
-    if recipe.name in user_metadata.USER_METADATA_RECIPES and ev is not None:
-        extras.update(user_metadata.attribute_tables(ctx, version, ev))
-    if recipe.explores and ev is not None:
-        item_ids, user_items, cold = exploration.extend_catalogue(job, ev)
-        extras.update(cold)
-    artifact = Artifact(recipe.name, trained.model, item_ids, user_ids, user_items,
-                        ev.avoid_repeats if ev is not None else False, extras=extras)
+    artifact = artifact_of(dataclasses.replace(job, recipe=recipe), trained)
+    user_ids, item_ids = artifact.user_ids, artifact.item_ids
     key = f"models/{version.arn.rsplit(':', 1)[1]}.npz"
     ctx.blobs.put(key, artifact.to_bytes())
     with ctx.store.transaction():
