@@ -2,8 +2,8 @@
 answer for many input lines at once, computed by the serving code itself.
 
 Users are scored together (:func:`scoring.score_users`, one model call per chunk); each
-line is then ranked with the same helpers the real-time calls use (``rank_key``,
-``explore_items``, ``_related_ranker``, ``_ordered``), so a batch line equals the
+line is then ranked with the same helpers the real-time calls use (``user_ranker``,
+``rank_key``, ``_related_ranker``, ``_ordered``), so a batch line equals the
 real-time answer for the same request, except that batch jobs use only the interactions
 the model was trained on (spec H.1: events sent after training wait for a retraining).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.algorithms import softmax, top_n
+from chalicelib.algorithms import softmax
 from chalicelib.errors import InvalidInputException, PersonalizeError
 from chalicelib.resources.catalogue import Recipe
 from chalicelib.runtime import filters
@@ -25,8 +25,8 @@ from chalicelib.runtime.recommend import (
     _ordered,
     _related_ranker,
     _score,
-    explore_items,
     rank_key,
+    user_ranker,
 )
 from chalicelib.runtime.scoring import score_users
 from chalicelib.state.context import Context
@@ -106,17 +106,11 @@ def _user_line(ctx: Context, job: Job, line: Line, scores: np.ndarray,
                seen: np.ndarray) -> dict[str, Any]:
     """USER_PERSONALIZATION, as GetRecommendations (``recommend._ranker``): softmax over
     the catalogue, the no-repeat penalty, the filter, top n, exploration of allowed items."""
-    artifact = job.artifact
-    probs = softmax(scores)
-    allowed = item_filter(ctx, job, line)
-    idx, _ = top_n(rank_key(artifact, probs, seen), job.n,
-                   exclude=None if allowed is None else ~allowed)
-    idx = idx[idx >= 0]
-    if job.recipe.explores:
-        idx = explore_items(artifact, job.exploration, job.seed, line.user_id, probs, seen,
-                            idx, allowed)
-    return {"recommendedItems": artifact.item_ids[idx].tolist(),
-            "scores": [_score(probs[i]) for i in idx]}
+    rank = user_ranker(job.artifact, job.recipe.explores, job.exploration, job.seed,
+                       line.user_id, scores, seen)
+    ranked = rank(item_filter(ctx, job, line), job.n)
+    return {"recommendedItems": job.artifact.item_ids[ranked.idx].tolist(),
+            "scores": [_score(p) for p in ranked.scores]}
 
 
 def _ranking_line(ctx: Context, job: Job, line: Line, scores: np.ndarray,

@@ -160,7 +160,16 @@ def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe
     if not user_id:
         raise InvalidInputException(
             f"userId is required for campaigns of {recipe.name} ({kind}).")
+    config = config_of(campaign).get("itemExplorationConfig") or {}
     raw, seen = raw_scores(ctx, artifact, user_id)
+    return user_ranker(artifact, recipe.explores, config, campaign.arn, user_id, raw, seen)
+
+
+def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str], seed: str,
+                user_id: str | None, raw: np.ndarray, seen: np.ndarray) -> Ranker:
+    """USER_PERSONALIZATION ranking of one user's raw scores: softmax over the catalogue,
+    the no-repeat penalty, the filter, top k, then exploration of allowed cold items
+    (GetRecommendations and batch inference lines both rank through this)."""
     probs = softmax(raw)
     key = rank_key(artifact, probs, seen)
 
@@ -168,9 +177,10 @@ def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe
         idx, _ = top_n(key, k, exclude=None if allowed is None else ~allowed)
         idx = idx[idx >= 0]
         explored = None
-        if exploring and recipe.explores:
+        if exploring and explores:
             exploited = idx
-            idx = _explore(campaign, artifact, user_id, probs, seen, idx, allowed)
+            idx = explore_items(artifact, exploration, seed, user_id, probs, seen, idx,
+                                allowed)
             explored = ~np.isin(idx, exploited)
         return Ranked(idx, probs[idx], explored)
     return rank
@@ -228,15 +238,6 @@ def _item_list(artifact: Artifact, ranked: Ranked, promotion: str | None,
             if p or e:
                 item["reason"] = ["Promoted item" if p else "Exploration"]
     return items
-
-
-def _explore(campaign: Resource, artifact: Artifact, user_id: str, probs: np.ndarray,
-             seen: np.ndarray, idx: np.ndarray, allowed: np.ndarray | None = None,
-             ) -> np.ndarray:
-    """Mix cold items into the list as the campaign's itemExplorationConfig asks."""
-    config = (campaign.attrs.get("campaignConfig") or campaign.attrs.get("recommenderConfig")
-              or {}).get("itemExplorationConfig") or {}
-    return explore_items(artifact, config, campaign.arn, user_id, probs, seen, idx, allowed)
 
 
 def explore_items(artifact: Artifact, config: dict[str, str], seed: str, user_id: str | None,
