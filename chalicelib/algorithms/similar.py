@@ -63,7 +63,7 @@ from .base import (
 )
 from .item_features import tfidf, truncated_svd_embeddings
 from .popularity import item_popularity
-from .sims import Sims
+from .sims import Sims, popularity_fill_keys
 
 __all__ = ["SemanticSimilarity", "SimilarItems"]
 
@@ -114,17 +114,6 @@ class _ItemToItem(Recommender):
         """Added to positive similarities when ranking; none by default."""
         return 0.0
 
-    def _fill_keys(self) -> np.ndarray:
-        """Sort keys in (-1, 0) ordering items by popularity (ties: lower index first);
-        computed once per fitted model (serving calls ``related`` per request)."""
-        cached = getattr(self, "_fill_cache", None)
-        if cached is None or cached[0] is not self.popularity:
-            rank = np.empty(self.n_items, dtype=np.float64)
-            rank[np.argsort(-self.popularity, kind="stable")] = np.arange(self.n_items)
-            keys = (-(rank + 1.0) / (self.n_items + 1.0)).astype(np.float32)
-            cached = self._fill_cache = (self.popularity, keys)
-        return cached[1]
-
     def related(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` most similar items of each query item, then popular items.
 
@@ -148,7 +137,7 @@ class _ItemToItem(Recommender):
         items = np.asarray(items, dtype=np.int64).ravel()
         if np.any((items < 0) | (items >= self.n_items)):
             raise IndexError("item index out of range")
-        fill, bonus = self._fill_keys(), self._bonus()
+        fill, bonus = popularity_fill_keys(self), self._bonus()
         out_idx = [np.empty((0, n), dtype=np.int64)]
         out_val = [np.empty((0, n), dtype=np.float32)]
         step = max(1, _DENSE_CELLS // max(self.n_items, 1))

@@ -44,6 +44,21 @@ def _top_k_rows(
     return rows[keep], cols[keep], vals[keep]
 
 
+def popularity_fill_keys(model: Recommender) -> np.ndarray:
+    """Sort keys in (-1, 0) ordering a model's items by its ``popularity`` (ties: lower
+    index first), below every positive similarity; computed once per fitted model and
+    kept on it (serving calls ``related`` per request)."""
+    popularity = model.popularity  # type: ignore[attr-defined]
+    cached = getattr(model, "_fill_cache", None)
+    if cached is None or cached[0] is not popularity:
+        n_items = len(popularity)
+        rank = np.empty(n_items, dtype=np.float64)
+        rank[np.argsort(-popularity, kind="stable")] = np.arange(n_items)
+        keys = (-(rank + 1.0) / (n_items + 1.0)).astype(np.float32)
+        cached = model._fill_cache = (popularity, keys)  # type: ignore[attr-defined]
+    return cached[1]
+
+
 @register
 class Sims(Recommender):
     """Item-item neighbourhood model of the SIMS recipe.
@@ -131,15 +146,7 @@ class Sims(Recommender):
         return self
 
     def _fill_keys(self) -> np.ndarray:
-        """Sort keys in (-1, 0) ordering fill items by popularity (ties: lower index first);
-        computed once per fitted model (serving calls ``related`` per request)."""
-        cached = getattr(self, "_fill_cache", None)
-        if cached is None or cached[0] is not self.popularity:
-            n_items = self.n_items
-            rank = np.empty(n_items, dtype=np.float64)
-            rank[np.argsort(-self.popularity, kind="stable")] = np.arange(n_items)
-            cached = self._fill_cache = (self.popularity, -(rank + 1.0) / (n_items + 1.0))
-        return cached[1]
+        return popularity_fill_keys(self)
 
     def related(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` neighbours of each query item, padded with popular items.
