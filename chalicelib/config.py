@@ -28,6 +28,9 @@ class Settings(BaseModel):
     # Run the job worker as a thread inside the serving process (``chalice local``,
     # ``tailor serve``); deployed, the scheduled ``drain_jobs`` Lambda drains the queue.
     inprocess_worker: bool = False
+    # The legacy HRNN recipes are no longer offered by AWS; False makes CreateSolution
+    # refuse them as the service now does (spec B.2; default: accept, for old code).
+    legacy_recipes: bool = True
     # Automatic training: a new solution's first automatic version is due this many
     # seconds after it was created (AWS: within the hour); the worker checks every
     # ``auto_training_check_seconds``.
@@ -52,6 +55,7 @@ _ENV = {
     "worker_poll_seconds": "TAILOR_WORKER_POLL_SECONDS",
     "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
     "inprocess_worker": "TAILOR_INPROCESS_WORKER",
+    "legacy_recipes": "TAILOR_LEGACY_RECIPES",
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",
 }

@@ -89,6 +89,10 @@ def create_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInputException(
             f"{recipe.arn} is a domain use case: use it with CreateRecommender, not "
             "CreateSolution.")
+    if recipe.is_legacy and not ctx.settings.legacy_recipes:
+        raise InvalidInputException(
+            f"{recipe.name} is a legacy recipe AWS no longer offers; use "
+            "aws-user-personalization (or start Tailor with TAILOR_LEGACY_RECIPES=1).")
     _check_config(recipe, params)
     if automl:
         automl_candidates(params.get("solutionConfig"))

@@ -12,10 +12,13 @@ from botocore.exceptions import ClientError
 
 from tests import synthetic
 from tests.conftest import (
+    JSON11,
     Workflow,
     build_group,
+    call_app,
     create_interactions_dataset,
     deploy,
+    drain_app,
     train,
     unique,
     wait,
@@ -376,3 +379,24 @@ def test_events_config_weights_train(personalize: Any, workflow: Workflow) -> No
     described = personalize.describe_solution_version(solutionVersionArn=version)
     assert described["solutionVersion"]["solutionConfig"]["eventsConfig"][
         "eventParametersList"][0]["weight"] == 0.5
+
+
+def test_legacy_recipes_can_be_refused(app_client: Any, monkeypatch: pytest.MonkeyPatch,
+                                       ) -> None:
+    from chalicelib import config
+    from chalicelib.state.context import context
+
+    group = call_app(app_client, "CreateDatasetGroup", name="legacy")["datasetGroupArn"]
+    drain_app(app_client)
+    hrnn = "arn:aws:personalize:::recipe/aws-hrnn"
+    call_app(app_client, "CreateSolution", name="accepted", datasetGroupArn=group,
+             recipeArn=hrnn)
+    monkeypatch.setenv("TAILOR_LEGACY_RECIPES", "0")
+    config.settings.cache_clear()
+    context.cache_clear()
+    resp = app_client.http.post("/", body=json.dumps(
+        {"name": "refused", "datasetGroupArn": group, "recipeArn": hrnn}), headers={
+        "Content-Type": JSON11, "X-Amz-Target": "AmazonPersonalize.CreateSolution"})
+    body = json.loads(resp.body)
+    assert resp.status_code == 400 and body["__type"] == "InvalidInputException"
+    assert "legacy" in body["message"]
