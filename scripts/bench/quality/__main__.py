@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== summary ==")
     print(report.short_table(results))
     for res in results:
-        print(report.verdict_text(res))
+        for v in report.verdicts(res):
+            print(f"{v.target}: {v.text(res.log.name)}")
     print(f"total {total:.0f}s")
 
     path = args.doc or (None if args.quick or args.no_doc else str(ROOT / "docs" / "quality.md"))

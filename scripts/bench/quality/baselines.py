@@ -81,8 +81,10 @@ def _prune_rows(dense: np.ndarray, k: int) -> sp.csr_matrix:
 
 
 class Model:
+    """The benchmark's model interface: ``fit(train)``, then ``score(query)``."""
+
     name = ""
-    params: dict[str, Any] = {}
+    params: dict[str, Any]
 
     def fit(self, train: Train) -> Model:
         raise NotImplementedError
@@ -112,6 +114,7 @@ class TailorRecipe(Model):
 
     def __init__(self, fit: Any, avoid_repeats: bool) -> None:
         self.fit_model, self.avoid_repeats = fit, avoid_repeats
+        self.params: dict[str, Any] = {}
 
     def fit(self, train: Train) -> Model:
         from chalicelib.jobs import evaluate
@@ -188,7 +191,8 @@ def _transitions(train: Train, window: int) -> sp.csr_matrix:
     rows, cols, vals = [], [], []
     for d in range(1, window + 1):
         same = u[d:] == u[:-d]
-        rows.append(it[:-d][same]); cols.append(it[d:][same])
+        rows.append(it[:-d][same])
+        cols.append(it[d:][same])
         vals.append(np.full(int(same.sum()), 1.0 / d, dtype=np.float32))
     t = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(n, n))

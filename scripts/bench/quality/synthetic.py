@@ -14,7 +14,11 @@ What is in it (all knobs are arguments of :func:`generate`):
   used as implicit feedback (so the log has many repeated (user, item) pairs);
 * **new items over time and drift** — ``new_item_share`` of the catalogue is released at
   uniformly random times during the period (and only sampled once released, with a novelty
-  boost), and each category's attractiveness drifts log-linearly over the period.
+  boost), and each category's attractiveness drifts log-linearly over the period;
+* **item metadata** (for aws-similar-items and aws-semantic-similarity) — a CATEGORY field,
+  the item's taste cluster, and a short generated DESCRIPTION (:func:`item_metadata`). It is
+  drawn from its own random stream after the events, so the event log is exactly the one
+  generated without it.
 
 Nothing is written to disk: :func:`generate` returns arrays.
 """
@@ -41,6 +45,8 @@ class EventLog:
     n_users: int
     n_items: int
     description: str = ""
+    item_categories: np.ndarray | None = None  # str per item index, "|" between categories
+    item_texts: np.ndarray | None = None  # str per item index ("" = no text)
 
     @property
     def n_events(self) -> int:
@@ -50,6 +56,43 @@ class EventLog:
         """Share of events whose (user, item) pair occurred before (Tailor's avoid_repeats)."""
         pairs = np.unique(self.users * self.n_items + self.items).size
         return 1.0 - pairs / max(1, self.n_events)
+
+
+_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vi", "zo", "be", "du", "fa", "gi", "ho",
+              "ju", "pe", "so", "ar", "el")
+
+
+def _pseudo_words(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` distinct pseudo-words of 2-3 syllables, in the order drawn."""
+    out: dict[str, None] = {}
+    while len(out) < n:
+        out["".join(rng.choice(_SYLLABLES, size=int(rng.integers(2, 4))))] = None
+    return list(out)
+
+
+def item_metadata(cluster: np.ndarray, n_clusters: int, seed: int, theme_words: int = 6,
+                  shared_words: int = 40, p_stray: float = 0.2,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(category, description) of each item: the category is the item's taste cluster; the
+    description holds 2 of its cluster's ``theme_words`` words and 2 of ``shared_words``
+    words common to all clusters, and for a share ``p_stray`` of the items one more word of
+    another cluster (noise). Drawn from ``default_rng(seed + 1)``, not the events' stream."""
+    rng = np.random.default_rng(seed + 1)
+    words = _pseudo_words(rng, n_clusters * theme_words + shared_words)
+    themes = np.array(words[:n_clusters * theme_words]).reshape(n_clusters, theme_words)
+    shared = np.array(words[n_clusters * theme_words:])
+    n = cluster.size
+    pick = rng.random((n, theme_words)).argsort(axis=1)[:, :2]
+    own = themes[cluster[:, None], pick]
+    common = shared[rng.integers(0, shared.size, size=(n, 2))]
+    other = (cluster + rng.integers(1, n_clusters, size=n)) % n_clusters
+    stray = np.where(rng.random(n) < p_stray, themes[other, rng.integers(0, theme_words, n)], "")
+    texts = own[:, 0]
+    for column in (common[:, 0], own[:, 1], common[:, 1], stray):
+        texts = np.char.add(np.char.add(texts, " "), column)
+    texts = np.char.strip(texts)
+    categories = np.char.add("category-", np.char.zfill(cluster.astype(str), 2))
+    return categories, texts
 
 
 def generate(
@@ -166,11 +209,14 @@ def generate(
     # re-index to the users/items that actually occur, oldest event first (as train.py does)
     order = np.argsort(ts, kind="stable")
     _, users = np.unique(users[order], return_inverse=True)
-    _, items = np.unique(items[order], return_inverse=True)
+    kept, items = np.unique(items[order], return_inverse=True)
+    categories, texts = item_metadata(cluster, n_clusters, seed)
     desc = (f"generated: {n_users} users x {n_items} items, {n_clusters} taste clusters, "
             f"Pareto({pareto_shape}) popularity, {days} days, ~{sessions_per_user:g} sessions/"
             f"user of ~{session_length:g} items, p_follow={p_follow}, view/click/purchase "
             f"funnel ({p_click}/{p_purchase}), {new_item_share:.0%} items released over time, "
-            f"category drift, seed {seed}")
+            f"category drift, seed {seed}; item metadata: CATEGORY = taste cluster, "
+            f"DESCRIPTION = 2 cluster words + 2 shared words (+1 stray word for 20 %)")
     return EventLog("synthetic", users.astype(np.int64), items.astype(np.int64), ts[order],
-                    etypes[order], int(users.max()) + 1, int(items.max()) + 1, desc)
+                    etypes[order], int(users.max()) + 1, int(items.max()) + 1, desc,
+                    categories[kept], texts[kept])
