@@ -25,11 +25,12 @@ import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["gram", "solve"]
+__all__ = ["Plan", "gram", "solve"]
 
 _CHUNK_BYTES = 1 << 22  # gathered factors per chunk: small enough to stay in cache
 _CHUNK_ROWS = 2048
@@ -85,36 +86,70 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b)
 
 
-def _cg_chunk(
-    r: sp.csr_matrix,
-    y: np.ndarray,
-    gram: np.ndarray,
-    reg: np.ndarray,
-    alpha: float,
-    steps: int,
-    x0: np.ndarray | None,
-    out: np.ndarray,
-    rows: np.ndarray,
-    buffer: np.ndarray,
-) -> None:
-    """Preconditioned CG for ``rows`` of ``r`` against fixed factors ``y``; writes ``out[rows]``.
+@dataclass(frozen=True)
+class _Layout:
+    """A chunk of rows, each padded to ``n_blocks * depth`` entries (depth <= _BLAS_DEPTH)."""
 
-    ``gram`` is YᵀY, ``x0`` the warm start (None: zeros) and ``buffer`` this thread's float32
-    scratch, large enough for the chunk's padded gathered factors.
-    """
-    n, f = rows.size, y.shape[1]
+    rows: np.ndarray
+    n_blocks: int
+    depth: int
+    columns: np.ndarray  # (n * width,) column index of every entry, 0 on padding
+    conf: np.ndarray  # float32 (n, width): c_ui - 1 = alpha·w_ui, 0 on padding
+    valid: np.ndarray  # bool (n, width): False on padding
+
+
+def _layout(r: sp.csr_matrix, rows: np.ndarray, alpha: float) -> _Layout:
     starts = r.indptr[rows]
     lengths = r.indptr[rows + 1] - starts
-    # pad every row to n_blocks * depth entries, depth <= _BLAS_DEPTH
     longest = int(lengths.max())
     n_blocks = -(-longest // _BLAS_DEPTH)
     depth = -(-longest // n_blocks)
     width = n_blocks * depth
     valid = np.arange(width)[None, :] < lengths[:, None]
     flat = np.where(valid, starts[:, None] + np.arange(width)[None, :], 0)
-    conf = np.where(valid, alpha * r.data[flat], np.float32(0))  # c_ui - 1, 0 on padding
+    conf = np.where(valid, alpha * r.data[flat], np.float32(0))
+    return _Layout(rows, n_blocks, depth, r.indices[flat].ravel(), conf, valid)
+
+
+class Plan:
+    """How :func:`solve` cuts the rows of ``r`` into chunks, with each chunk's padded layout
+    when ``keep``: reused by every sweep of a fit (about 9 bytes per stored entry)."""
+
+    def __init__(self, r: sp.csr_matrix, alpha: float, f: int, keep: bool = True) -> None:
+        self.r, self.alpha = r, alpha
+        self.chunks = _plan(r.indptr, f)
+        self.layouts = [_layout(r, c, alpha) for c in self.chunks] if keep else None
+        lengths = np.diff(r.indptr)
+        longest = (int(lengths[c[-1]]) for c in self.chunks)
+        self.scratch = max((c.size * (m + m // _BLAS_DEPTH + 1) * f
+                            for c, m in zip(self.chunks, longest, strict=True)), default=0)
+
+    def layout(self, k: int) -> _Layout:
+        return self.layouts[k] if self.layouts is not None else \
+            _layout(self.r, self.chunks[k], self.alpha)
+
+
+def _cg_chunk(
+    part: _Layout,
+    y: np.ndarray,
+    gram: np.ndarray,
+    reg: np.ndarray,
+    steps: int,
+    x0: np.ndarray | None,
+    out: np.ndarray,
+    buffer: np.ndarray,
+) -> None:
+    """Preconditioned CG for the rows of ``part`` against fixed factors ``y``; writes
+    ``out[part.rows]``.
+
+    ``gram`` is YᵀY, ``x0`` the warm start (None: zeros) and ``buffer`` this thread's float32
+    scratch, large enough for the chunk's padded gathered factors.
+    """
+    rows, n_blocks, depth, conf = part.rows, part.n_blocks, part.depth, part.conf
+    n, f = rows.size, y.shape[1]
+    width = n_blocks * depth
     scratch = buffer[: n * width * f].reshape(n * width, f)
-    factors = np.take(y, r.indices[flat].ravel(), axis=0, out=scratch, mode="clip")
+    factors = np.take(y, part.columns, axis=0, out=scratch, mode="clip")
     factors = factors.reshape(n, n_blocks, depth, f)
 
     def correction(v: np.ndarray, coef: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -126,7 +161,7 @@ def _cg_chunk(
     lam = reg[rows, None]
     precond = np.diag(gram)[None, :] + lam  # Jacobi preconditioner of the shared part
     x = np.zeros((n, f), dtype=np.float32) if x0 is None else x0[rows]
-    target = valid + conf  # c_ui on observed items, 0 on padding
+    target = part.valid + conf  # c_ui on observed items, 0 on padding
     resid = correction(x, lambda d: target - conf * d)  # Σ (c − (c − 1) y·x) y
     resid -= _matmul(x, gram)
     resid -= lam * x
@@ -161,6 +196,7 @@ def solve(
     x0: np.ndarray | None,
     n_threads: int,
     gram: np.ndarray | None = None,
+    plan: Plan | None = None,
 ) -> np.ndarray:
     """Approximate solution of every row's least-squares problem against fixed factors ``y``.
 
@@ -182,6 +218,8 @@ def solve(
         Worker threads (<= 1: run inline).
     gram : numpy.ndarray, optional
         float32 ``yᵀy`` if the caller has it (see :func:`gram`).
+    plan : Plan, optional
+        ``Plan(r, alpha, f)`` if the caller keeps one (a fit solves the same rows each sweep).
 
     Returns
     -------
@@ -191,24 +229,20 @@ def solve(
     f = y.shape[1]
     gram = _gram(y).astype(np.float32) if gram is None else gram
     out = np.zeros((r.shape[0], f), dtype=np.float32)  # empty rows solve to zero
-    chunks = _plan(r.indptr, f)
-    lengths = np.diff(r.indptr)
-    longest = [int(lengths[c[-1]]) for c in chunks]
-    widths = (c.size * (m + m // _BLAS_DEPTH + 1) * f for c, m in zip(chunks, longest, strict=True))
-    scratch = max(widths, default=0)
+    plan = Plan(r, alpha, f, keep=False) if plan is None else plan
     local = threading.local()
 
-    def run(rows: np.ndarray) -> None:
+    def run(k: int) -> None:
         buffer = getattr(local, "buffer", None)
         if buffer is None:
-            buffer = local.buffer = np.empty(scratch, dtype=np.float32)
+            buffer = local.buffer = np.empty(plan.scratch, dtype=np.float32)
         with np.errstate(all="ignore"):  # overflow shows up as non-finite factors
-            _cg_chunk(r, y, gram, reg, alpha, steps, x0, out, rows, buffer)
+            _cg_chunk(plan.layout(k), y, gram, reg, steps, x0, out, buffer)
 
-    if n_threads <= 1 or len(chunks) <= 1:
-        for rows in chunks:
-            run(rows)
+    if n_threads <= 1 or len(plan.chunks) <= 1:
+        for k in range(len(plan.chunks)):
+            run(k)
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(run, chunks))
+            list(pool.map(run, range(len(plan.chunks))))
     return out

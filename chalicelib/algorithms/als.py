@@ -125,13 +125,18 @@ class ImplicitALS(Recommender):
             user_reg, item_reg = self._row_reg(x), self._row_reg(xt)
         if not (np.isfinite(peak) and np.isfinite(user_reg).all() and np.isfinite(item_reg).all()):
             raise ModelFitError("confidence 1 + alpha * weight overflows float32")
+        # every sweep solves the same rows: their chunks and padded layouts are kept
+        by_user = _cg.Plan(x, self.alpha, self.factors)
+        by_item = _cg.Plan(xt, self.alpha, self.factors)
         with np.errstate(all="ignore"):
             for _ in range(self.iterations):
                 users = _cg.solve(
-                    x, items, user_reg, self.alpha, self.cg_steps, users, self.n_threads
+                    x, items, user_reg, self.alpha, self.cg_steps, users, self.n_threads,
+                    plan=by_user,
                 )
                 items = _cg.solve(
-                    xt, users, item_reg, self.alpha, self.cg_steps, items, self.n_threads
+                    xt, users, item_reg, self.alpha, self.cg_steps, items, self.n_threads,
+                    plan=by_item,
                 )
         if not (np.all(np.isfinite(users)) and np.all(np.isfinite(items))):
             raise ModelFitError("ALS factors are not finite; lower alpha or raise regularization")

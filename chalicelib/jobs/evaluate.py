@@ -9,12 +9,13 @@ should be recommended. Recommendations are produced exactly as serving does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
 from chalicelib import algorithms as alg
-from chalicelib.jobs.data import interaction_matrix
+from chalicelib.jobs.data import interaction_matrix, release_memory
 
 TOP_K = 25
 # Score at most this many (users x items) cells at once, to bound memory.
@@ -23,6 +24,8 @@ CHUNK_CELLS = 1 << 24
 # scoring is held-out users x catalogue (20,000 x 100,000 cells for 10M events) and the
 # sample's standard error on NDCG is about 0.005.
 MAX_METRIC_USERS = 5000
+# Threads scoring chunks of held-out users at once.
+SCORE_THREADS = 2
 # Candidate recency half-lives (events) and next-item weights, tried on a validation split.
 HALF_LIVES = (float("inf"), 20.0, 5.0)
 GAMMAS = (0.0, 0.5, 2.0, 8.0)
@@ -32,31 +35,57 @@ Fit = Callable[[sp.csr_matrix], alg.Recommender]
 
 
 def by_user(users: np.ndarray) -> np.ndarray:
-    """Order grouping time-ordered events by user (time order kept within a user).
+    """Order grouping time-ordered events by user (time order kept within a user)."""
+    return user_events(users)[1]
 
-    ``np.argsort(users, kind="stable")``, as a counting sort: a CSR matrix with a row per
+
+def user_events(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, order): :func:`by_user`'s order, in which user u's events are
+    ``order[indptr[u]:indptr[u + 1]]``.
+
+    A counting sort, ``np.argsort(users, kind="stable")`` in O(n): a CSR matrix with a row per
     user and a column per event lists each row's events in their order.
     """
     n = len(users)
     if n == 0:
-        return np.zeros(0, dtype=np.intp)
+        return np.zeros(1, dtype=np.intp), np.zeros(0, dtype=np.intp)
     grouped = sp.csr_matrix((np.ones(n, dtype=np.int8), (users, np.arange(n))),
                             shape=(int(users.max()) + 1, n))
-    return grouped.indices.astype(np.intp)
+    return grouped.indptr, grouped.indices
 
 
 def build(fit: Fit, users: np.ndarray, items: np.ndarray, shape: tuple[int, int],
           sequence: tuple[float, float] | None,
           weights: np.ndarray | None = None) -> alg.Recommender:
     """Fit on time-ordered events (``weights``: per-event confidence, eventsConfig);
-    ``sequence`` = (half-life, gamma) wraps the model in
-    :class:`~chalicelib.algorithms.SequenceAware` (with the next-item term's transitions
-    only when gamma > 0: without, they are never read)."""
+    ``sequence`` = (half-life, gamma) wraps the model as :func:`with_sequence` does."""
     base = fit(interaction_matrix(users, items, shape, weights))
+    return with_sequence(base, sequence, lambda: next_item_counts(users, items, shape[1]))
+
+
+def with_sequence(base: alg.Recommender, sequence: tuple[float, float] | None,
+                  next_items: Callable[[], sp.csr_matrix]) -> alg.Recommender:
+    """``base`` in a :class:`~chalicelib.algorithms.SequenceAware` with ``sequence`` =
+    (half-life, gamma), or itself for None; the transitions (``next_items()``) only when
+    gamma > 0: without, they are never read."""
     if sequence is None:
         return base
-    next_items = next_item_counts(users, items, shape[1]) if sequence[1] > 0 else None
-    return alg.SequenceAware(base, sequence[0], sequence[1], next_items)
+    return alg.SequenceAware(base, sequence[0], sequence[1],
+                             next_items() if sequence[1] > 0 else None)
+
+
+def without_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """A canonical CSR ``matrix`` with ``rows`` emptied: the interaction matrix of the other
+    users' events, as :func:`interaction_matrix` of those events builds it."""
+    keep = np.ones(matrix.shape[0], dtype=bool)
+    keep[rows] = False
+    lengths = np.diff(matrix.indptr)
+    entries = np.repeat(keep, lengths)
+    indptr = np.concatenate([[0], np.cumsum(lengths * keep)])
+    out = sp.csr_matrix((matrix.data[entries], matrix.indices[entries], indptr),
+                        shape=matrix.shape)
+    out.has_canonical_format = True
+    return out
 
 
 def next_item_counts(users: np.ndarray, items: np.ndarray, n_items: int) -> sp.csr_matrix:
@@ -78,6 +107,7 @@ def metrics_of(model: alg.Recommender, holdout: alg.Holdout, items: np.ndarray,
             holdout.history_indptr, items[holdout.history_events], n_items, half_life)
         exclude = avoid_repeats and serving_type != "POPULAR_ITEMS"
         recommended = _top_k(model, histories, last, exclude)
+        release_memory()  # what the scoring threads (and a fit before) freed
     return alg.ranking_metrics(recommended, holdout.relevant_indptr, holdout.relevant_items,
                                n_items)
 
@@ -155,19 +185,30 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def _top_k(model: alg.Recommender, histories: sp.csr_matrix, last: np.ndarray,
            exclude_seen: bool) -> np.ndarray:
+    """Each history row's TOP_K items, scored a chunk of rows at a time on SCORE_THREADS
+    threads (numpy releases the GIL in the products and the selection)."""
     n_rows, n_items = histories.shape
     chunk = max(1, CHUNK_CELLS // max(n_items, 1))
     out = np.full((n_rows, TOP_K), -1, dtype=np.int64)
-    for start in range(0, n_rows, chunk):
+
+    def run(start: int) -> None:
         rows = histories[start:start + chunk]
         if isinstance(model, alg.SequenceAware):
             scores = model.score(rows, last[start:start + chunk])
         else:
             scores = model.score(rows)
+        # score() returns a new array (the Recommender contract); seen items are set in it
         scores = np.asarray(scores, dtype=np.result_type(scores.dtype, np.float32))
         if exclude_seen:
             seen = rows.data > 0
             scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))[seen],
                    rows.indices[seen]] = -np.inf
         out[start:start + chunk] = top_k(scores, TOP_K)
+
+    starts = range(0, n_rows, chunk)
+    if len(starts) == 1:
+        run(0)
+    else:
+        with ThreadPoolExecutor(SCORE_THREADS) as pool:
+            list(pool.map(run, starts))
     return out

@@ -46,7 +46,7 @@ Factory = Callable[[dict[str, str], int], alg.Recommender]
 
 # ALS for the personalized recipes: hidden_dimension (an RNN's state size in Personalize,
 # default 149) scaled so the default gives 64 factors, and 10 sweeps. Against 149 factors and
-# 15 sweeps, NDCG@10 is within 3-5 % and a fit takes ~3.5x less time (docs/benchmarks.md,
+# 15 sweeps, NDCG@10 is 2-4 % lower and a fit takes ~8x less time (docs/benchmarks.md,
 # "Scale: 10M interactions").
 ALS_FACTORS_PER_HIDDEN = 64 / 149
 ALS_ITERATIONS = 10
@@ -100,14 +100,13 @@ RECIPE_MODELS: dict[str, Factory] = {
 
 def _sequences(users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
     """Each user's newest ``SEQUENCE_LENGTH`` items, oldest first, in CSR layout."""
-    order = evaluate.by_user(users)
-    u, i = users[order], items[order]
-    counts = np.bincount(u, minlength=int(users.max()) + 1 if len(users) else 0)
-    ends = np.cumsum(counts)
-    keep = np.arange(len(u)) >= (ends - np.minimum(counts, SEQUENCE_LENGTH))[u]
-    kept = np.minimum(counts, SEQUENCE_LENGTH)
-    return {"seq_indptr": np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
-            "seq_items": i[keep].astype(np.int64)}
+    indptr, order = evaluate.user_events(users)
+    kept = np.minimum(np.diff(indptr), SEQUENCE_LENGTH)
+    seq_indptr = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
+    # the last kept[u] of user u's events: positions indptr[u + 1] - kept[u] ... in order
+    at = np.arange(seq_indptr[-1]) + np.repeat(indptr[1:] - kept - seq_indptr[:-1], kept)
+    return {"seq_indptr": seq_indptr,
+            "seq_items": items[order[at]].astype(np.int32 if len(items) < 2**31 else np.int64)}
 
 
 def _trending(window: float, items: np.ndarray, timestamps: np.ndarray, n_items: int,
@@ -207,7 +206,9 @@ def _collaborative(job: TrainingJob) -> Trained:
                                               params.get("recency_mask", "true") == "true",
                                               weights[mask])
     started = time.perf_counter()
-    held_out = evaluate.build(fit, users[mask], items[mask], shape, sequence, weights[mask])
+    held_out = evaluate.with_sequence(
+        fit(evaluate.without_rows(ev.matrix, holdout.test_users)), sequence,
+        lambda: evaluate.next_item_counts(users[mask], items[mask], shape[1]))
     fitted = time.perf_counter()
     metrics = evaluate.metrics_of(held_out, holdout, items, shape[1], recipe.serving_type,
                                   ev.avoid_repeats)
