@@ -122,15 +122,23 @@ def tune_sequence(fit: Fit, users: np.ndarray, items: np.ndarray, timestamps: np
     base = build(fit, users[mask], items[mask], shape, None,
                  None if weights is None else weights[mask])
     next_items = next_item_counts(users[mask], items[mask], shape[1])
-    best, best_score = (float("inf"), 0.0), -1.0
+    return best_sequence(base, inner, items, next_items, avoid_repeats, recency)[0]
+
+
+def best_sequence(base: alg.Recommender, holdout: alg.Holdout, items: np.ndarray,
+                  next_items: sp.csr_matrix, avoid_repeats: bool, recency: bool,
+                  ) -> tuple[tuple[float, float], dict[str, float]]:
+    """The (half-life, gamma) of ``base`` wrapped as a sequence model with the best
+    NDCG@10 on ``holdout``, and that model's metrics."""
+    best, best_metrics = (float("inf"), 0.0), {TUNING_METRIC: -1.0}
     for half_life in HALF_LIVES if recency else HALF_LIVES[:1]:
         for gamma in GAMMAS:
             candidate = alg.SequenceAware(base, half_life, gamma, next_items)
-            score = metrics_of(candidate, inner, items, shape[1], "USER_PERSONALIZATION",
-                               avoid_repeats)[TUNING_METRIC]
-            if score > best_score + 1e-9:
-                best, best_score = (half_life, gamma), score
-    return best
+            metrics = metrics_of(candidate, holdout, items, base.n_items,
+                                 "USER_PERSONALIZATION", avoid_repeats)
+            if metrics[TUNING_METRIC] > best_metrics[TUNING_METRIC] + 1e-9:
+                best, best_metrics = (half_life, gamma), metrics
+    return best, best_metrics
 
 
 def sample_users(holdout: alg.Holdout, limit: int, seed: int = 11) -> alg.Holdout:

@@ -52,12 +52,24 @@ ALS_FACTORS_PER_HIDDEN = 64 / 149
 ALS_ITERATIONS = 10
 
 
-def _personalized(params: dict[str, str], n_items: int) -> alg.Recommender:
+# EASE's ridge penalty at the recipe's default hidden_dimension. hidden_dimension is the
+# model's capacity: for EASE, the penalty scales with (default / hidden_dimension)², so
+# HPO's range 32-256 spans l2 ~85-5,400 around Steck's 200-1,000 (l2 = 250 at 149).
+EASE_L2 = 250.0
+
+
+def _personalized(params: dict[str, str], n_items: int, default_hidden: int = 149,
+                  ) -> alg.Recommender:
+    hidden = int(params.get("hidden_dimension", default_hidden))
     if n_items <= EASE_MAX_ITEMS:
-        return alg.EASE()
-    hidden = int(params.get("hidden_dimension", "149"))
+        return alg.EASE(l2=EASE_L2 * (default_hidden / hidden) ** 2)
     return alg.ImplicitALS(factors=max(1, round(hidden * ALS_FACTORS_PER_HIDDEN)),
                            iterations=ALS_ITERATIONS)
+
+
+def _hrnn(params: dict[str, str], n_items: int) -> alg.Recommender:
+    """The legacy HRNN recipes: the same models, around their default hidden_dimension 43."""
+    return _personalized(params, n_items, default_hidden=43)
 
 
 def _sims(params: dict[str, str], n_items: int) -> alg.Recommender:
@@ -90,8 +102,8 @@ RECIPE_MODELS: dict[str, Factory] = {
     "aws-user-personalization-v2": _personalized,
     "aws-personalized-ranking": _personalized,
     "aws-personalized-ranking-v2": _personalized,
-    "aws-hrnn": _personalized,
-    "aws-hrnn-metadata": _personalized,
+    "aws-hrnn": _hrnn,
+    "aws-hrnn-metadata": _hrnn,
     "aws-sims": _sims,
     "aws-trending-now": lambda params, n: alg.TrendingNow(
         TREND_WINDOWS[params["trend_discovery_frequency"]]),
@@ -137,10 +149,15 @@ def _validation(factory: Factory, recipe: catalogue.Recipe, users: np.ndarray,
     mask = inner.train_mask
 
     def score(candidate: dict[str, str]) -> dict[str, float]:
-        model = evaluate.build(lambda X: factory(candidate, shape[1]).fit(X), users[mask],
-                               items[mask], shape, None, weights[mask])
-        return evaluate.metrics_of(model, inner, items, shape[1], recipe.serving_type,
-                                   avoid_repeats)
+        base = evaluate.build(lambda X: factory(candidate, shape[1]).fit(X), users[mask],
+                              items[mask], shape, None, weights[mask])
+        if recipe.name not in SEQUENCE_RECIPES:
+            return evaluate.metrics_of(base, inner, items, shape[1], recipe.serving_type,
+                                       avoid_repeats)
+        # As trained: the candidate's model with its best recency and next-item weights.
+        return evaluate.best_sequence(
+            base, inner, items, evaluate.next_item_counts(users[mask], items[mask], shape[1]),
+            avoid_repeats, candidate.get("recency_mask", "true") == "true")[1]
 
     return score
 
