@@ -1,0 +1,623 @@
+"""Benchmark: serving speed of GetRecommendations / GetPersonalizedRanking on MovieLens-100K.
+
+Run from the repository root::
+
+    .venv/bin/python -m scripts.bench.serving --out serving.json
+    .venv/bin/python -m scripts.bench.serving --quick          # a smoke run, ~35 s
+
+What it does (everything on 127.0.0.1; the processes of this script are only boto3 clients):
+
+1. takes ML-100K's interactions from the benchmark cache (``scripts/bench/data.py``) and
+   writes an Items CSV (``ITEM_ID,GENRES``, genres ``|``-joined) from the ``ml-100k.item``
+   file of the same recbole wheel;
+2. starts ``tailor serve`` on a fresh data directory and the floor server
+   (``scripts/bench/floor_server.py``: Tailor's app plus one trivial route, served the
+   same way), with the helpers of ``scripts/bench/workflow.py``;
+3. in one dataset group: imports Interactions and Items, trains and deploys
+   aws-user-personalization and aws-personalized-ranking, and creates three filters:
+   ``EXCLUDE ItemID WHERE Items.GENRES IN ($GENRE)`` (called with Drama, 725 of the 1,682
+   items), ``EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")`` (the user's rated
+   items) and, for the promotion, ``INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)``
+   (called with Documentary, 50 items);
+4. times the first call of every series (the model load and the filter tables are built
+   then), then, with **one** boto3 client, warm-up plus N calls per series in interleaved
+   blocks (``workflow.measure``): p50 / p90 / p99 and the ratio to the floor;
+5. with **8 client processes** (multiprocessing, so that the clients' own CPU does not
+   serialise on one GIL) each running one boto3 client in a closed loop: requests/s and
+   latency per series, in timed windows that rotate through the series for several rounds.
+   The clients run on the same 2 cores as the server; the CPU seconds of the server, of
+   the clients and of everything else on the machine are recorded for every window;
+6. prints the figures and writes them as JSON to ``--out``.
+
+The subprocesses are stopped in a ``finally``; every wait and loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.data import SCHEMA, _wheel, default_cache, movielens_100k
+from scripts.bench.instrument import summarize
+from scripts.bench.workflow import (
+    Series,
+    Server,
+    _name,
+    _python_name,
+    _tagged,
+    client,
+    floor_command,
+    machine,
+    measure,
+    read_interactions,
+    say,
+    server_env,
+    start_server,
+    stop_server,
+    tailor_command,
+    wait_for,
+)
+
+ITEM_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.item"
+ITEMS_CSV = "ml-100k-items.csv"
+ITEMS_SCHEMA = json.dumps({
+    "type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
+    "fields": [{"name": "ITEM_ID", "type": "string"},
+               {"name": "GENRES", "type": ["null", "string"], "categorical": True}],
+    "version": "1.0"})
+RECIPES = ("aws-user-personalization", "aws-personalized-ranking")
+FILTERS = {
+    "genre": "EXCLUDE ItemID WHERE Items.GENRES IN ($GENRE)",
+    "seen": 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")',
+    "promo": "INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)",
+}
+EXCLUDED_GENRE, PROMOTED_GENRE, PROMOTED_PERCENT = "Drama", "Documentary", 20
+NUM_RESULTS = 25
+TARGETS = {"p99_over_floor_1_client": 2.0, "requests_per_s_8_clients": 500.0}
+PARAMS_PER_WORKER = 1000  # request parameter sets per series and client process (cycled)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- data
+
+def items_csv(cache: Path | None, out_dir: Path) -> tuple[Path, dict[str, set[str]]]:
+    """ML-100K's item file as an Items CSV; returns it and genre -> item ids."""
+    with zipfile.ZipFile(_wheel(cache or default_cache())) as zf:
+        lines = zf.read(ITEM_MEMBER).decode("utf-8").splitlines()
+    if lines[0].split("\t") != ["item_id:token", "movie_title:token_seq",
+                                "release_year:token", "class:token_seq"]:
+        raise RuntimeError(f"unexpected header in {ITEM_MEMBER}: {lines[0]!r}")
+    by_genre: dict[str, set[str]] = {}
+    out = out_dir / ITEMS_CSV
+    with out.open("w") as fh:
+        fh.write("ITEM_ID,GENRES\n")
+        for line in lines[1:]:
+            item, _, _, classes = line.split("\t")
+            genres = classes.split()
+            for g in genres:
+                by_genre.setdefault(g, set()).add(item)
+            fh.write(f"{item},{'|'.join(genres)}\n")
+    say(f"items: {len(lines) - 1} items, {len(by_genre)} genres -> {out}")
+    return out, by_genre
+
+
+def rated(interactions: Path, newest: int = 50) -> dict[str, list[str]]:
+    """user -> the user's ``newest`` rated items: the Interactions filter must exclude
+    them (it reads the newest 100 events per type)."""
+    events: dict[str, list[tuple[int, str]]] = {}
+    with interactions.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            events.setdefault(row["USER_ID"], []).append((int(row["TIMESTAMP"]),
+                                                          row["ITEM_ID"]))
+    return {user: [item for _, item in sorted(e, reverse=True)[:newest]]
+            for user, e in events.items()}
+
+
+# --------------------------------------------------------------------------- setup
+
+def deploy(pz: Any, s3: Any, interactions: Path, items: Path) -> dict[str, Any]:
+    """One dataset group: both datasets imported, both recipes deployed, the filters
+    ACTIVE. Returns the ARNs and the wall time of each step."""
+    bucket = "tailor-bench-serving"
+    s3.create_bucket(Bucket=bucket)
+    steps: dict[str, float] = {}
+    t = time.perf_counter()
+    group = pz.create_dataset_group(name=_name("g"))["datasetGroupArn"]
+    wait_for(lambda: pz.describe_dataset_group(datasetGroupArn=group)["datasetGroup"], group)
+    jobs = []
+    for kind, schema, path in (("Interactions", SCHEMA, interactions),
+                               ("Items", ITEMS_SCHEMA, items)):
+        key = f"ml-100k/{path.name}"
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        schema_arn = pz.create_schema(name=_name(kind.lower()), schema=schema)["schemaArn"]
+        dataset = pz.create_dataset(name=_name(kind.lower()), datasetGroupArn=group,
+                                    datasetType=kind, schemaArn=schema_arn)["datasetArn"]
+        wait_for(lambda d=dataset: pz.describe_dataset(datasetArn=d)["dataset"], dataset)
+        jobs.append(pz.create_dataset_import_job(
+            jobName=_name("imp"), datasetArn=dataset,
+            dataSource={"dataLocation": f"s3://{bucket}/{key}"},
+            roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"])
+    for job in jobs:
+        wait_for(lambda j=job: pz.describe_dataset_import_job(
+            datasetImportJobArn=j)["datasetImportJob"], job)
+    steps["imports_s"] = time.perf_counter() - t
+    say(f"imported interactions and items in {steps['imports_s']:.2f}s")
+
+    campaigns = {}
+    for recipe in RECIPES:
+        t = time.perf_counter()
+        solution = pz.create_solution(
+            name=_name("sol"), datasetGroupArn=group, performAutoTraining=False,
+            recipeArn=f"arn:aws:personalize:::recipe/{recipe}")["solutionArn"]
+        wait_for(lambda s=solution: pz.describe_solution(solutionArn=s)["solution"], solution)
+        version = pz.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+        wait_for(lambda v=version: pz.describe_solution_version(
+            solutionVersionArn=v)["solutionVersion"], version)
+        campaign = pz.create_campaign(name=_name("c"), solutionVersionArn=version,
+                                      minProvisionedTPS=1)["campaignArn"]
+        wait_for(lambda c=campaign: pz.describe_campaign(campaignArn=c)["campaign"], campaign)
+        campaigns[recipe] = campaign
+        steps[f"{recipe}_train_and_deploy_s"] = time.perf_counter() - t
+        say(f"{recipe}: trained and deployed in {steps[f'{recipe}_train_and_deploy_s']:.2f}s")
+
+    filters = {}
+    for key, expression in FILTERS.items():
+        arn = pz.create_filter(name=_name(f"f-{key}"), datasetGroupArn=group,
+                               filterExpression=expression)["filterArn"]
+        wait_for(lambda a=arn: pz.describe_filter(filterArn=a)["filter"], arn)
+        filters[key] = arn
+    say(f"filters ACTIVE: {', '.join(FILTERS)}")
+    return {"group": group, "campaigns": campaigns, "filters": filters, "steps": steps}
+
+
+# --------------------------------------------------------------------------- series
+
+@dataclass
+class Spec:
+    """One measured series: which server, which call, the parameters, a sanity check."""
+
+    name: str
+    tag: str
+    target: str  # "tailor" or "floor"
+    method: str
+    params: list[dict[str, Any]]
+    check: Callable[[Any], bool]
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value)
+
+
+def specs(cfg: dict[str, Any], rng: random.Random, count: int) -> list[Spec]:
+    """The series, each with ``count`` parameter sets drawn from ``rng``."""
+    up, pr = cfg["campaigns"]["aws-user-personalization"], cfg["campaigns"][
+        "aws-personalized-ranking"]
+    users, items, size = cfg["users"], cfg["items"], cfg["ranking_list"]
+    excluded, promoted = set(cfg["excluded_items"]), set(cfg["promoted_items"])
+    seen = cfg["rated"]
+    genre = {"GENRE": _quoted(EXCLUDED_GENRE)}
+    promotion = [{"name": "documentaries", "percentPromotedItems": PROMOTED_PERCENT,
+                  "filterArn": cfg["filters"]["promo"],
+                  "filterValues": {"GENRE": _quoted(PROMOTED_GENRE)}}]
+
+    def rec(**extra: Any) -> list[dict[str, Any]]:
+        return [{"campaignArn": up, "userId": rng.choice(users), "numResults": NUM_RESULTS,
+                 **extra} for _ in range(count)]
+
+    def rank(**extra: Any) -> list[dict[str, Any]]:
+        return [{"campaignArn": pr, "userId": rng.choice(users),
+                 "inputList": rng.sample(items, size), **extra} for _ in range(count)]
+
+    def listed(resp: Any) -> list[str]:
+        return [i["itemId"] for i in resp["itemList"]]
+
+    def unseen(user: str) -> Callable[[Any], bool]:
+        return lambda resp: (len(listed(resp)) == NUM_RESULTS and
+                             not set(listed(resp)) & set(seen[user]))
+
+    def promoted_ok(resp: Any) -> bool:
+        marked = [i["itemId"] for i in resp["itemList"] if i.get("promotionName")]
+        rest = [i["itemId"] for i in resp["itemList"] if not i.get("promotionName")]
+        return (len(resp["itemList"]) == NUM_RESULTS and 0 < len(marked) and
+                set(marked) <= promoted and not set(rest) & excluded)
+
+    def ranked_filtered(resp: Any) -> bool:
+        out = [i["itemId"] for i in resp["personalizedRanking"]]
+        return 0 < len(out) < size and not set(out) & excluded
+
+    by_seen = rec(filterArn=cfg["filters"]["seen"])
+    return [
+        Spec("floor: trivial handler, same server", "floor", "floor", "get_recommendations",
+             rec(), lambda r: r["itemList"] == []),
+        Spec("GetRecommendations", "rec", "tailor", "get_recommendations", rec(),
+             lambda r: len(listed(r)) == NUM_RESULTS),
+        Spec(f"GetRecommendations + filter (Items.GENRES, {EXCLUDED_GENRE})", "rec-filter",
+             "tailor", "get_recommendations",
+             rec(filterArn=cfg["filters"]["genre"], filterValues=genre),
+             lambda r: len(listed(r)) == NUM_RESULTS and not set(listed(r)) & excluded),
+        Spec("GetRecommendations + filter (Interactions)", "rec-seen", "tailor",
+             "get_recommendations", by_seen, unseen(by_seen[0]["userId"])),
+        Spec(f"GetRecommendations + filter + promotion ({PROMOTED_PERCENT}%)", "rec-promo",
+             "tailor", "get_recommendations",
+             rec(filterArn=cfg["filters"]["genre"], filterValues=genre, promotions=promotion),
+             promoted_ok),
+        Spec(f"GetPersonalizedRanking {size} items", "rank", "tailor",
+             "get_personalized_ranking", rank(),
+             lambda r: len(r["personalizedRanking"]) == size),
+        Spec(f"GetPersonalizedRanking {size} items + filter", "rank-filter", "tailor",
+             "get_personalized_ranking",
+             rank(filterArn=cfg["filters"]["genre"], filterValues=genre), ranked_filtered),
+    ]
+
+
+def _clients(cfg: dict[str, Any], tag: str | None = None) -> dict[str, Any]:
+    """The runtime clients; with ``tag`` they send it as X-Bench-Series (instrumented runs)."""
+    return {"tailor": _tagged(client("personalize-runtime", cfg["tailor"], cfg["region"]), tag),
+            "floor": _tagged(client("personalize-runtime", f"{cfg['floor']}/floor",
+                                    cfg["region"]), tag)}
+
+
+def first_calls(cfg: dict[str, Any]) -> dict[str, float]:
+    """ms of the first call of each series in a fresh server: it loads the model and
+    builds the filter tables and masks that every later call reuses."""
+    rts, out = _clients(cfg), {}
+    for s in specs(cfg, random.Random(cfg["seed"] - 1), 1):
+        call = getattr(rts[s.target], s.method)
+        t = time.perf_counter()
+        resp = call(**s.params[0])
+        out[s.name] = round((time.perf_counter() - t) * 1e3, 3)
+        if not s.check(resp):
+            raise RuntimeError(f"{s.name}: unexpected response {resp}")
+    return out
+
+
+def one_client(cfg: dict[str, Any], pids: dict[str, int], warmup: int, n: int, block: int,
+               ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Latency with one client (this process). Also returns the client's full garbage
+    collections and the CPU the rest of the machine used meanwhile (``other_cores``)."""
+    series = []
+    for s in specs(cfg, random.Random(cfg["seed"]), warmup + n):
+        rt = _clients(cfg, s.tag if cfg["instrument"] else None)[s.target]
+        series.append(Series(s.name, s.tag, getattr(rt, s.method), s.params, s.check, []))
+    say(f"1 client: {len(series)} series x ({warmup} warm-up + {n} timed) calls, "
+        f"interleaved in blocks of {block}")
+    ours = lambda: sum(_proc_cpu(pid) for pid in pids.values()) + time.process_time()  # noqa: E731
+    wall, cpu, (busy, _) = time.perf_counter(), ours(), _machine_cpu()
+    client_gc = measure(series, warmup, n, block)
+    wall, cpu, busy = time.perf_counter() - wall, ours() - cpu, _machine_cpu()[0] - busy
+    client_gc.update(other_cores=round((busy - cpu) / wall, 2),
+                     machine_busy_cores=round(busy / wall, 2))
+    return {s.name: summarize(s.samples) for s in series}, client_gc
+
+
+# --------------------------------------------------------------------------- 8 clients
+
+def _worker(index: int, cfg: dict[str, Any], warmup: int, conn: Any) -> None:
+    """One client process: builds its clients and parameters, warms every series up,
+    then runs one timed window per ("run", name, t0, seconds) message."""
+    try:
+        rts = _clients(cfg)
+        series = {s.name: s for s in specs(cfg, random.Random(cfg["seed"] * 1000 + index),
+                                           PARAMS_PER_WORKER)}
+        for s in series.values():
+            call = getattr(rts[s.target], s.method)
+            for params in s.params[:warmup]:
+                call(**params)
+        conn.send(("ready", index))
+        perf = time.perf_counter
+        while True:
+            msg = conn.recv()
+            if msg[0] != "run":
+                break
+            _, name, t0, seconds = msg
+            s = series[name]
+            call, params, end = getattr(rts[s.target], s.method), s.params, t0 + seconds
+            latencies: list[float] = []
+            while perf() < t0:
+                time.sleep(0.0005)
+            cpu, i = time.process_time(), 0
+            while True:
+                t = perf()
+                call(**params[i % len(params)])
+                done = perf()
+                if done > end:  # a call that ends after the window is not counted
+                    break
+                latencies.append(done - t)
+                i += 1
+            conn.send(("done", latencies, time.process_time() - cpu))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails
+        conn.send(("error", f"client {index}: {type(exc).__name__}: {exc}"))
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq) / TICK, steal / TICK
+
+
+def _recv(conn: Any, timeout: float) -> Any:
+    if not conn.poll(timeout):
+        raise RuntimeError(f"a client process gave no answer within {timeout:.0f}s")
+    msg = conn.recv()
+    if msg[0] == "error":
+        raise RuntimeError(msg[1])
+    return msg
+
+
+def eight_clients(cfg: dict[str, Any], pids: dict[str, int], clients: int, warmup: int,
+                  seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
+    """Closed-loop load: ``clients`` processes call the same series at once for
+    ``seconds``, series after series, ``rounds`` times (the order rotates)."""
+    names = [s.name for s in specs(cfg, random.Random(0), 1)]
+    ctx = mp.get_context("fork")
+    pipes, procs = [], []
+    say(f"{clients} clients: starting {clients} processes (warm-up {warmup} calls per series)")
+    try:
+        for i in range(clients):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(i, cfg, warmup, child), daemon=True)
+            proc.start()
+            pipes.append(parent)
+            procs.append(proc)
+        for conn in pipes:
+            _recv(conn, 120)
+        raw: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for r in range(rounds):
+            for k in range(len(names)):
+                name = names[(r + k) % len(names)]
+                raw[name].append(_window(pipes, pids, name, seconds))
+                w = raw[name][-1]
+                say(f"  round {r + 1}/{rounds} {name}: {w['requests_per_s']:.0f} req/s, "
+                    f"p99 {w['p99_ms']:.2f} ms")
+        for conn in pipes:
+            conn.send(("stop",))
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+    return {name: _combine(windows, seconds) for name, windows in raw.items()}
+
+
+def _window(pipes: list[Any], pids: dict[str, int], name: str,
+            seconds: float) -> dict[str, Any]:
+    server = pids["floor" if name.startswith("floor") else "tailor"]
+    t0 = time.perf_counter() + 0.05
+    for conn in pipes:
+        conn.send(("run", name, t0, seconds))
+    time.sleep(max(0.0, t0 - time.perf_counter()))
+    cpu0, (busy0, steal0) = _proc_cpu(server), _machine_cpu()
+    time.sleep(seconds)
+    cpu1, (busy1, steal1) = _proc_cpu(server), _machine_cpu()
+    results = [_recv(conn, seconds + 60) for conn in pipes]
+    latencies = [x for _, lat, _ in results for x in lat]
+    client_cpu = sum(c for _, _, c in results)
+    calls = len(latencies)
+    server_cpu, busy = cpu1 - cpu0, busy1 - busy0
+    return {"calls": calls, "requests_per_s": calls / seconds, "latencies": latencies,
+            "server_cpu_s": server_cpu, "client_cpu_s": client_cpu, "busy_cpu_s": busy,
+            "steal_s": steal1 - steal0, "p99_ms": summarize(latencies).get("p99_ms", 0.0)}
+
+
+def _combine(windows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    calls = sum(w["calls"] for w in windows)
+    total = seconds * len(windows)
+    per_call = (lambda key: round(sum(w[key] for w in windows) / calls * 1e3, 3)) \
+        if calls else (lambda key: 0.0)
+    return {
+        "requests_per_s": round(calls / total, 1),
+        "requests_per_s_windows": [round(w["requests_per_s"], 1) for w in windows],
+        "latency": summarize([x for w in windows for x in w["latencies"]]),
+        "server_cpu_ms_per_request": per_call("server_cpu_s"),
+        "client_cpu_ms_per_request": per_call("client_cpu_s"),
+        # the whole machine's busy CPU, in cores, and the part neither server nor clients used
+        "machine_busy_cores": round(sum(w["busy_cpu_s"] for w in windows) / total, 2),
+        "other_cores": round(sum(w["busy_cpu_s"] - w["server_cpu_s"] - w["client_cpu_s"]
+                                 for w in windows) / total, 2),
+        "server_cores": round(sum(w["server_cpu_s"] for w in windows) / total, 2),
+        "client_cores": round(sum(w["client_cpu_s"] for w in windows) / total, 2),
+        "steal_cores": round(sum(w["steal_s"] for w in windows) / total, 2),
+        "seconds": total,
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+def verdict(result: dict[str, Any]) -> dict[str, Any]:
+    one, eight = result["one_client"], result["eight_clients"]
+    floor = next(v for k, v in one.items() if k.startswith("floor"))
+    ratios = {k: {"p50": round(v["p50_ms"] / floor["p50_ms"], 2),
+                  "p99": round(v["p99_ms"] / floor["p99_ms"], 2)}
+              for k, v in one.items() if not k.startswith("floor")}
+    worst_ratio = max(r["p99"] for r in ratios.values())
+    tailor_rps = {k: v["requests_per_s"] for k, v in eight.items() if not k.startswith("floor")}
+    lowest = min(tailor_rps.values()) if tailor_rps else 0.0
+    return {"ratios_1_client": ratios,
+            "p99_over_floor_worst": worst_ratio,
+            "p99_target_met": worst_ratio <= TARGETS["p99_over_floor_1_client"],
+            "requests_per_s_lowest": lowest,
+            "throughput_target_met": (lowest >= TARGETS["requests_per_s_8_clients"]
+                                      if tailor_rps else None)}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    one, eight, v = result["one_client"], result["eight_clients"], result["verdict"]
+    first = result["first_calls_ms"]
+    print(f"\n{'1 client (ms)':58} {'first':>7} {'p50':>7} {'p90':>7} {'p99':>7} "
+          f"{'max':>7} {'p50/fl':>7} {'p99/fl':>7}")
+    for name, s in one.items():
+        r = v["ratios_1_client"].get(name, {"p50": 1.0, "p99": 1.0})
+        print(f"{name:58} {first.get(name, 0):7.2f} {s['p50_ms']:7.3f} {s['p90_ms']:7.3f} "
+              f"{s['p99_ms']:7.3f} {s['max_ms']:7.2f} {r['p50']:7.2f} {r['p99']:7.2f}")
+    if eight:
+        n = result["config"]["clients"]
+        print(f"\n{f'{n} client processes':58} {'req/s':>7} {'p50':>7} {'p99':>7} "
+              f"{'srv ms':>7} {'cli ms':>7} {'cores s/c/o':>14}")
+        for name, s in eight.items():
+            print(f"{name:58} {s['requests_per_s']:7.0f} {s['latency']['p50_ms']:7.2f} "
+                  f"{s['latency']['p99_ms']:7.2f} {s['server_cpu_ms_per_request']:7.3f} "
+                  f"{s['client_cpu_ms_per_request']:7.3f} {s['server_cores']:4.2f}/"
+                  f"{s['client_cores']:4.2f}/{s['other_cores']:4.2f}")
+        print("(srv/cli ms: CPU per request of the server / of all clients; cores: "
+              "server/clients/other processes, on a machine of "
+              f"{result['machine']['nproc']} CPUs shared by all of them)")
+    gcs = result["client_gc"]
+    print(f"1 client: machine busy {gcs['machine_busy_cores']} cores, of which "
+          f"{gcs['other_cores']} by other processes; {gcs['full_collections']} full GC(s) "
+          "in the client")
+    print(f"\np99 / floor p99, worst series: {v['p99_over_floor_worst']:.2f} "
+          f"(target <= {TARGETS['p99_over_floor_1_client']}): "
+          f"{'met' if v['p99_target_met'] else 'NOT met'}")
+    if eight:
+        print(f"{result['config']['clients']} clients, lowest Tailor series: "
+              f"{v['requests_per_s_lowest']:.0f} req/s (target >= "
+              f"{TARGETS['requests_per_s_8_clients']:.0f}): "
+              f"{'met' if v['throughput_target_met'] else 'NOT met'}")
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short smoke run: fewer calls, shorter windows, one round")
+    parser.add_argument("--n", type=int, help="timed calls per series, 1 client (2000)")
+    parser.add_argument("--warmup", type=int, help="warm-up calls per series (200)")
+    parser.add_argument("--block", type=int, default=100,
+                        help="calls per series per round of the 1-client loop")
+    parser.add_argument("--clients", type=int, default=8, help="client processes")
+    parser.add_argument("--seconds", type=float, help="length of one window (3)")
+    parser.add_argument("--rounds", type=int, help="windows per series (3)")
+    parser.add_argument("--ranking-list", type=int, default=50,
+                        help="items in GetPersonalizedRanking's inputList")
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--cache", type=Path, help="data cache (default $TAILOR_BENCH_CACHE "
+                        "or ~/.cache/tailor-bench)")
+    parser.add_argument("--instrument", choices=("stages", "cprofile"),
+                        help="run both servers instrumented (scripts/bench/instrument.py) "
+                        "and skip the multi-client phase")
+    parser.add_argument("--instrument-dir", type=Path,
+                        help="where --instrument writes (default <cache>/instrument-serving)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for both servers (repeatable)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary data directory and server logs")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    n = args.n or (300 if quick else 2000)
+    warmup = args.warmup if args.warmup is not None else (30 if quick else 200)
+    seconds = args.seconds or (1.0 if quick else 3.0)
+    rounds = args.rounds or (1 if quick else 3)
+    if not (1 <= n <= 100_000 and 0 <= warmup <= 1000 and 1 <= args.clients <= 64
+            and 0.2 <= seconds <= 60 and 1 <= rounds <= 20 and 2 <= args.ranking_list <= 500):
+        parser.error("out of range: --n 1..100000, --warmup 0..1000, --clients 1..64, "
+                     "--seconds 0.2..60, --rounds 1..20, --ranking-list 2..500")
+    if any("=" not in kv for kv in args.server_env):
+        parser.error("--server-env takes KEY=VALUE")
+    extra_env = dict(kv.split("=", 1) for kv in args.server_env)
+
+    started = time.perf_counter()
+    interactions = movielens_100k(args.cache)
+    users, items, rows = read_interactions(interactions)
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+        "command": " ".join([_python_name(), "-m", "scripts.bench.serving",
+                             *(argv if argv is not None else sys.argv[1:])]),
+        "config": {"n": n, "warmup": warmup, "block": args.block, "clients": args.clients,
+                   "seconds": seconds, "rounds": rounds, "ranking_list": args.ranking_list,
+                   "num_results": NUM_RESULTS, "seed": args.seed, "filters": FILTERS,
+                   "excluded_genre": EXCLUDED_GENRE, "promoted_genre": PROMOTED_GENRE,
+                   "promoted_percent": PROMOTED_PERCENT, "instrument": args.instrument,
+                   "server_env": extra_env},
+        "targets": TARGETS,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="tailor-serving-"))
+    inst = None
+    if args.instrument:
+        inst = (args.instrument_dir or (args.cache or default_cache()) /
+                "instrument-serving").resolve()
+    servers: list[Server] = []
+    try:
+        items_path, by_genre = items_csv(args.cache, tmp)
+        result["data"] = {"source": "MovieLens-100K via recbole==1.2.1 wheel",
+                          "rows": rows, "users": len(users), "items": len(items),
+                          f"{EXCLUDED_GENRE}_items": len(by_genre[EXCLUDED_GENRE]),
+                          f"{PROMOTED_GENRE}_items": len(by_genre[PROMOTED_GENRE])}
+        tailor = start_server(
+            "tailor", tailor_command(tmp / "data", args.instrument, inst and inst / "tailor"),
+            server_env(tmp / "data", extra_env), tmp / "tailor.log")
+        servers.append(tailor)
+        floor = start_server("floor", floor_command(args.instrument, inst and inst / "floor"),
+                             server_env(tmp / "floor-data", extra_env), tmp / "floor.log")
+        servers.append(floor)
+        env = tailor.info
+        region = env["AWS_DEFAULT_REGION"]
+        say(f"tailor at {env['AWS_ENDPOINT_URL_PERSONALIZE']} (pid {tailor.proc.pid}), "
+            f"floor at {floor.info['endpoint']} (pid {floor.proc.pid})")
+        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region)
+        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region)
+        setup = deploy(pz, s3, interactions, items_path)
+        result["setup"] = setup
+        cfg = {"tailor": env["AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"],
+               "floor": floor.info["endpoint"], "region": region,
+               "campaigns": setup["campaigns"], "filters": setup["filters"],
+               "users": users, "items": items, "ranking_list": args.ranking_list,
+               "seed": args.seed, "rated": rated(interactions),
+               "instrument": args.instrument,
+               "excluded_items": sorted(by_genre[EXCLUDED_GENRE]),
+               "promoted_items": sorted(by_genre[PROMOTED_GENRE])}
+        result["first_calls_ms"] = first_calls(cfg)
+        say("first calls (ms): " + ", ".join(f"{k.split(' (')[0]} {v:.1f}"
+                                              for k, v in result["first_calls_ms"].items()))
+        pids = {"tailor": tailor.proc.pid, "floor": floor.proc.pid}
+        result["one_client"], result["client_gc"] = one_client(cfg, pids, warmup, n,
+                                                               args.block)
+        result["eight_clients"] = {} if args.instrument else eight_clients(
+            cfg, pids, args.clients, min(warmup, 50), seconds, rounds)
+        result["verdict"] = verdict(result)
+    except BaseException:
+        args.keep = True  # keep the server logs of a failed run
+        raise
+    finally:
+        for server in reversed(servers):
+            stop_server(server)
+        if args.keep:
+            say(f"kept {tmp} (server logs: tailor.log, floor.log)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    print_report(result)
+    if inst:
+        print(f"\ninstrument results in {inst}")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        say(f"wrote {args.out}")
+    say(f"done in {result['elapsed_s']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
