@@ -248,18 +248,31 @@ def explore_items(artifact: Artifact, config: dict[str, str], seed: str, user_id
     campaign; for batch jobs the solution version), the user and the length of the user's
     history, so a repeated request gives the same list and a new event reshuffles it.
     ``allowed`` (bool per item) limits the explored items to those a filter lets through."""
-    counts = artifact.extras.get("item_counts")
     weight = float(config.get("explorationWeight", DEFAULT_EXPLORATION_WEIGHT))
-    if counts is None or weight <= 0:
+    if "item_counts" not in artifact.extras or weight <= 0:
         return idx
-    cut_off = float(config.get("explorationItemAgeCutOff", DEFAULT_EXPLORATION_AGE_DAYS))
-    cold = cold_candidates(counts, artifact.extras["item_ages"], cut_off * DAY,
-                           COLD_MAX_INTERACTIONS)
-    cold[seen] = False
+    cold = _cold_items(artifact, float(config.get("explorationItemAgeCutOff",
+                                                  DEFAULT_EXPLORATION_AGE_DAYS)))
+    if len(seen) and len(cold):
+        cold = cold[~np.isin(cold, seen)]
     if allowed is not None:
-        cold &= allowed
+        cold = cold[allowed[cold]]
+    if not len(cold):
+        return idx
     rng = np.random.default_rng(zlib.crc32(f"{seed}|{user_id}|{len(seen)}".encode()))
-    return explore(idx, probs, np.flatnonzero(cold), weight, rng)
+    return explore(idx, probs, cold, weight, rng)
+
+
+def _cold_items(artifact: Artifact, cut_off_days: float) -> np.ndarray:
+    """Indices of the exploration candidates for an age cut-off, computed once per loaded
+    artifact (the request path only removes the user's items and the filtered ones)."""
+    key = f"cold_items/{cut_off_days!r}"
+    found = artifact.derived.get(key)
+    if found is None:
+        found = artifact.derived[key] = np.flatnonzero(cold_candidates(
+            artifact.extras["item_counts"], artifact.extras["item_ages"], cut_off_days * DAY,
+            COLD_MAX_INTERACTIONS))
+    return found
 
 
 def _trend(ctx: Context, artifact: Artifact) -> tuple[np.ndarray, np.ndarray]:
