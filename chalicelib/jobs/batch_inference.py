@@ -12,9 +12,9 @@ from typing import Any
 
 from chalicelib.algorithms import TrendingNow
 from chalicelib.jobs import batch_io
-from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.jobs.lifecycle import JobFailed
 from chalicelib.resources import catalogue
-from chalicelib.runtime import batch, models
+from chalicelib.runtime import batch
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
 from chalicelib.state.store import Resource
@@ -103,13 +103,8 @@ def chunk_lines(n_items: int) -> int:
 
 
 def run(ctx: Context, res: Resource) -> None:
-    begin(ctx, res)
+    artifact = batch_io.start(ctx, res)
     arn = res.attrs["solutionVersionArn"]
-    version = ctx.store.get(arn)
-    if version is None or version.status != Status.ACTIVE:
-        raise JobFailed(f"Solution version {arn} is no longer ACTIVE; create the job again "
-                        "with an ACTIVE version.")
-    artifact = models.load(ctx, arn)
     recipe = catalogue.recipe_by_name(artifact.recipe)
     if recipe is None or recipe.serving_type not in FORMATS or \
             isinstance(artifact.model, TrendingNow):

@@ -19,8 +19,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.jobs.csv_blocks import prefetched
-from chalicelib.jobs.lifecycle import JobFailed
+from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.runtime import models
+from chalicelib.runtime.artifacts import Artifact
+from chalicelib.state.context import Context
+from chalicelib.state.lifecycle import Status
 from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
 READ_BYTES = 8 << 20
@@ -33,6 +38,18 @@ _MISSING = ("NoSuchKey", "NoSuchBucket", "404", "NotFound")
 
 # A chunk of (line number, line) -> its output lines and how many of them are errors.
 Handler = Callable[[list[tuple[int, bytes]]], tuple[list[bytes], int]]
+
+
+def start(ctx: Context, res: Resource) -> Artifact:
+    """A batch job begins: CREATE IN_PROGRESS, and the model of its solution version, which
+    must still be ACTIVE."""
+    begin(ctx, res)
+    arn = res.attrs["solutionVersionArn"]
+    version = ctx.store.get(arn)
+    if version is None or version.status != Status.ACTIVE:
+        raise JobFailed(f"Solution version {arn} is no longer ACTIVE; create the job again "
+                        "with an ACTIVE version.")
+    return models.load(ctx, arn)
 
 
 class BadLine(Exception):

@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from chalicelib.algorithms import ItemAffinity, match_items
 from chalicelib.errors import PersonalizeError
 from chalicelib.jobs import batch_io
-from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.jobs.lifecycle import JobFailed
 from chalicelib.jobs.train_segments import ATTRIBUTE_KNOWN, ATTRIBUTE_PREFIX
-from chalicelib.runtime import batch, models
+from chalicelib.runtime import batch
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
@@ -164,13 +164,7 @@ class Segments:
 
 
 def run(ctx: Context, res: Resource) -> None:
-    begin(ctx, res)
-    arn = res.attrs["solutionVersionArn"]
-    version = ctx.store.get(arn)
-    if version is None or version.status != Status.ACTIVE:
-        raise JobFailed(f"Solution version {arn} is no longer ACTIVE; create the job again "
-                        "with an ACTIVE version.")
-    artifact = models.load(ctx, arn)
+    artifact = batch_io.start(ctx, res)
     segments = Segments(ctx, artifact, res.attrs["numResults"], res.attrs.get("filterArn"))
     limits = res.attrs["_limits"]
     quota = "item_attribute_affinity_queries" if segments.attributes else \
