@@ -41,7 +41,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from scripts.bench.workflow import (
     _python_name,
     _tagged,
     client,
+    finish,
     floor_command,
     machine,
     measure,
@@ -67,7 +67,7 @@ from scripts.bench.workflow import (
     say,
     server_env,
     start_server,
-    stop_server,
+    stop_servers,
     tailor_command,
     wait_for,
 )
@@ -601,22 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         args.keep = True  # keep the server logs of a failed run
         raise
     finally:
-        for server in reversed(servers):
-            stop_server(server)
-        if args.keep:
-            say(f"kept {tmp} (server logs: tailor.log, floor.log)")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    result["machine"]["loadavg_end"] = os.getloadavg()
-    result["elapsed_s"] = round(time.perf_counter() - started, 1)
-    print_report(result)
-    if inst:
-        print(f"\ninstrument results in {inst}")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        say(f"wrote {args.out}")
-    say(f"done in {result['elapsed_s']}s")
-    return 0
+        stop_servers(servers, tmp, args.keep)
+    return finish(result, started, print_report, inst, args.out)
 
 
 if __name__ == "__main__":

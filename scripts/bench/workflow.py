@@ -543,20 +543,31 @@ def main(argv: list[str] | None = None) -> int:
         args.keep = True  # keep the server logs of a failed run
         raise
     finally:
-        for server in reversed(servers):
-            stop_server(server)
-        if args.keep:
-            say(f"kept {tmp} (server logs: tailor.log, floor.log)")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_servers(servers, tmp, args.keep)
+    return finish(result, started, print_report, inst_dir, args.out)
+
+
+def stop_servers(servers: list[Server], tmp: Path, keep: bool) -> None:
+    """Stop the benchmark's servers; keep their data dir (and logs) only if asked."""
+    for server in reversed(servers):
+        stop_server(server)
+    if keep:
+        say(f"kept {tmp} (server logs: tailor.log, floor.log)")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def finish(result: dict[str, Any], started: float, report: Callable[[dict[str, Any]], None],
+           inst_dir: Path | None, out: Path | None) -> int:
+    """Record the end load and wall time, print the report, write the JSON."""
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
-    print_report(result)
+    report(result)
     if inst_dir:
         print(f"\ninstrument results in {inst_dir}")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        say(f"wrote {args.out}")
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        say(f"wrote {out}")
     say(f"done in {result['elapsed_s']}s")
     return 0
 
