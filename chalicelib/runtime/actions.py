@@ -20,6 +20,7 @@ from chalicelib.errors import InvalidInputException
 from chalicelib.runtime import filters
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
+from chalicelib.runtime.recommend import wire_score
 from chalicelib.state.context import Context
 
 DEFAULT_RESULTS = 5
@@ -95,10 +96,6 @@ def rank(scores: np.ndarray, value: np.ndarray, hidden: np.ndarray, n: int) -> n
     return order[~hidden[order]][:n]
 
 
-def _score(value: float) -> float:
-    return float(f"{value:.6g}")
-
-
 def get_action_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     campaign_arn, user_id = params.get("campaignArn"), params.get("userId")
     if not campaign_arn:
@@ -123,6 +120,6 @@ def get_action_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str
     elif params.get("filterValues"):
         raise InvalidInputException("filterValues is only used with filterArn.")
     chosen = rank(scores, artifact.extras["action_value"], hidden, n)
-    return {"actionList": [{"actionId": str(artifact.item_ids[i]), "score": _score(scores[i])}
+    return {"actionList": [{"actionId": str(artifact.item_ids[i]), "score": wire_score(scores[i])}
                            for i in chosen],
             "recommendationId": f"RID-{uuid.uuid4()}"}

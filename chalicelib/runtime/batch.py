@@ -3,7 +3,7 @@ answer for many input lines at once, computed by the serving code itself.
 
 Users are scored together (:func:`scoring.score_users`, one model call per chunk); each
 line is then ranked with the same helpers the real-time calls use (``user_ranker``,
-``rank_key``, ``_related_ranker``, ``_ordered``), so a batch line equals the
+``rank_key``, ``related_ranker``, ``ordered``), so a batch line equals the
 real-time answer for the same request, except that batch jobs use only the interactions
 the model was trained on (spec H.1: events sent after training wait for a retraining).
 """
@@ -22,11 +22,11 @@ from chalicelib.resources.catalogue import Recipe
 from chalicelib.runtime import filters
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.recommend import (
-    _ordered,
-    _related_ranker,
-    _score,
+    ordered,
     rank_key,
+    related_ranker,
     user_ranker,
+    wire_score,
 )
 from chalicelib.runtime.scoring import score_users
 from chalicelib.state.context import Context
@@ -110,7 +110,7 @@ def _user_line(ctx: Context, job: Job, line: Line, scores: np.ndarray,
                        line.user_id, scores, seen)
     ranked = rank(item_filter(ctx, job, line), job.n)
     return {"recommendedItems": job.artifact.item_ids[ranked.idx].tolist(),
-            "scores": [_score(p) for p in ranked.scores]}
+            "scores": [wire_score(p) for p in ranked.scores]}
 
 
 def _ranking_line(ctx: Context, job: Job, line: Line, scores: np.ndarray,
@@ -127,21 +127,21 @@ def _ranking_line(ctx: Context, job: Job, line: Line, scores: np.ndarray,
         probs = softmax(scores[idx])
         order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
         items = [known[j] for j in order]
-        values = [_score(probs[j]) for j in order]
+        values = [wire_score(probs[j]) for j in order]
     unknown = [i for i in inputs if i not in index]
     return {"recommendedItems": items + unknown, "scores": values + [None] * len(unknown)}
 
 
 def _related_line(ctx: Context, job: Job, line: Line) -> dict[str, Any]:
     """RELATED_ITEMS, as GetRecommendations with itemId (no scores)."""
-    rank = _related_ranker(job.artifact, line.item_id, job.recipe.name)
+    rank = related_ranker(job.artifact, line.item_id, job.recipe.name)
     idx = rank(item_filter(ctx, job, line), job.n, False).idx
     return {"recommendedItems": job.artifact.item_ids[idx].tolist()}
 
 
 def _popular_line(ctx: Context, job: Job, line: Line) -> dict[str, Any]:
     """Popularity-Count, as GetRecommendations: the same list for everyone (no scores)."""
-    rank = _ordered(job.artifact.popularity_order, None)
+    rank = ordered(job.artifact.popularity_order, None)
     idx = rank(item_filter(ctx, job, line), job.n, False).idx
     return {"recommendedItems": job.artifact.item_ids[idx].tolist()}
 

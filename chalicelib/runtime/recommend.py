@@ -46,7 +46,8 @@ def _recommendation_id(source_arn: str) -> str:
     return recommend_ids.new_id(source_arn)
 
 
-def _score(value: float) -> float:
+def wire_score(value: float) -> float:
+    """A score as the service sends it: six significant digits."""
     return float(f"{value:.6g}")
 
 
@@ -151,11 +152,11 @@ def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe
     """``rank(allowed, k, explore)``: the best ``k`` allowed items of this request."""
     kind = recipe.serving_type
     if kind == "RELATED_ITEMS":
-        return _related_ranker(artifact, params.get("itemId"), recipe.name)
+        return related_ranker(artifact, params.get("itemId"), recipe.name)
     if isinstance(artifact.model, TrendingNow):
-        return _ordered(*_trend(ctx, artifact))
+        return ordered(*_trend(ctx, artifact))
     if kind == "POPULAR_ITEMS":
-        return _ordered(artifact.popularity_order, None)
+        return ordered(artifact.popularity_order, None)
     user_id = params.get("userId")
     if not user_id:
         raise InvalidInputException(
@@ -186,7 +187,7 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
     return rank
 
 
-def _ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:
+def ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:
     """The same ranking for everyone (popularity, trend)."""
     def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
         idx = (order if allowed is None else order[allowed[order]])[:k]
@@ -194,7 +195,7 @@ def _ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:
     return rank
 
 
-def _related_ranker(artifact: Artifact, item_id: str | None, recipe: str) -> Ranker:
+def related_ranker(artifact: Artifact, item_id: str | None, recipe: str) -> Ranker:
     if not item_id:
         raise InvalidInputException(f"itemId is required for campaigns of {recipe} "
                                     "(RELATED_ITEMS).")
@@ -225,7 +226,7 @@ def _item_list(artifact: Artifact, ranked: Ranked, promotion: str | None,
     items: list[dict[str, Any]] = [{"itemId": i} for i in artifact.item_ids[ranked.idx].tolist()]
     if ranked.scores is not None:
         for item, score in zip(items, ranked.scores.tolist(), strict=True):
-            item["score"] = _score(score)
+            item["score"] = wire_score(score)
     if ranked.promoted is not None:
         for item, promoted in zip(items, ranked.promoted.tolist(), strict=True):
             if promoted:
@@ -342,7 +343,7 @@ def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, 
         raw, seen = raw_scores(ctx, artifact, params["userId"])
         probs = softmax(raw[idx])
         order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
-        ranked = [{"itemId": known[j], "score": _score(probs[j])} for j in order]
+        ranked = [{"itemId": known[j], "score": wire_score(probs[j])} for j in order]
     ranked += [{"itemId": i} for i in unknown]
     if columns:
         ids = np.array([item["itemId"] for item in ranked], dtype=str)
