@@ -71,15 +71,24 @@ def explore(ranked: np.ndarray, probs: np.ndarray, candidates: np.ndarray, weigh
         evenly spread over the explored slots.
     """
     n = len(ranked)
-    pool = np.setdiff1d(candidates, ranked[:PROTECTED_SLOTS])
+    pool = candidates[~_member(candidates, ranked[:PROTECTED_SLOTS])]
     slots = min(round(weight * max(n - PROTECTED_SLOTS, 0)), len(pool))
     if slots == 0:
         return ranked
     optimism = probs[pool] + (probs.mean() if len(probs) else 0.0) + 1e-12
-    chosen = rng.choice(pool, size=slots, replace=False, p=optimism / optimism.sum())
+    # Weighted sampling without replacement (Efraimidis & Spirakis): the `slots` smallest
+    # Exp(1) / weight keys; a few microseconds where Generator.choice(p=...) takes ~100.
+    keys = rng.standard_exponential(len(pool)) / optimism
+    chosen = pool[np.argsort(keys, kind="stable")[:slots]]
     positions = PROTECTED_SLOTS + np.linspace(0, n - PROTECTED_SLOTS - 1, slots).round()
     out = np.full(n, -1, dtype=np.int64)
     out[positions.astype(np.int64)] = chosen
-    rest = ranked[~np.isin(ranked, chosen)]
+    rest = ranked[~_member(ranked, chosen)]
     out[out < 0] = rest[:int((out < 0).sum())]
     return out
+
+
+def _member(values: np.ndarray, few: np.ndarray) -> np.ndarray:
+    """``np.isin(values, few)`` for a short ``few`` (a list's head, the explored items):
+    a broadcast comparison instead of two sorts."""
+    return (values[:, None] == few[None, :]).any(axis=1)
