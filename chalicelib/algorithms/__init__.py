@@ -24,7 +24,7 @@ from .base import (
 )
 from .coldstart import ColdStart, cold_items
 from .ease import EASE
-from .exploration import cold_candidates, explore
+from .exploration import cold_candidates, explore, member
 from .item_features import (
     metadata_features,
     one_hot,
@@ -67,6 +67,7 @@ __all__ = [
     "holdout_split",
     "load_model",
     "match_items",
+    "member",
     "metadata_features",
     "one_hot",
     "parse_item_query",

@@ -162,8 +162,12 @@ def check_user_items(user_items: Any) -> sp.csr_matrix:
     return x
 
 
-def check_histories(histories: Any, n_items: int) -> sp.csr_matrix:
+def check_histories(histories: Any, n_items: int, copy: bool = True) -> sp.csr_matrix:
     """Canonical float32 CSR copy of history rows with ``n_items`` columns.
+
+    With ``copy=False`` (for callers that only read the rows) a float32 CSR matrix already
+    in canonical form without zeros is checked and returned as it is: one request's row
+    is scored without copying it.
 
     Raises
     ------
@@ -172,6 +176,14 @@ def check_histories(histories: Any, n_items: int) -> sp.csr_matrix:
     """
     if not sp.issparse(histories):
         histories = np.atleast_2d(np.asarray(histories, dtype=np.float32))
+    elif (not copy and histories.format == "csr" and histories.dtype == np.float32
+          and histories.has_canonical_format):
+        h = histories
+        if h.shape[1] != n_items:
+            raise ValueError(f"histories have {h.shape[1]} columns, model has {n_items} items")
+        if not (h.data > 0).all() or not np.isfinite(h.data).all():  # zeros: prune a copy
+            return check_histories(h, n_items)
+        return h
     h = sp.csr_matrix(histories, dtype=np.float32, copy=True)
     if h.shape[1] != n_items:
         raise ValueError(f"histories have {h.shape[1]} columns, model has {n_items} items")
@@ -217,6 +229,8 @@ def top_n(
     s = s.astype(np.result_type(s.dtype, np.float32), copy=False)
     one_d = s.ndim == 1
     if one_d:
+        if exclude is None or np.ndim(exclude) == 1:
+            return _top_n_1d(s, n, exclude)
         s = s[None, :]
     if s.ndim != 2:
         raise ValueError("scores must be 1-D or 2-D")
@@ -248,6 +262,34 @@ def top_n(
     return idx, vals
 
 
+def _top_n_1d(s: np.ndarray, n: int, exclude: np.ndarray | None,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_n` of one row (a request's scores), in fewer passes over the catalogue."""
+    n_items = len(s)
+    neg = -s
+    nan = np.isnan(neg)
+    if nan.any():
+        np.copyto(neg, np.inf, where=nan)
+    if exclude is not None:
+        mask = np.asarray(exclude, dtype=bool)
+        if mask.shape != s.shape:
+            raise ValueError(f"exclude shape {mask.shape} does not match scores {s.shape}")
+        np.copyto(neg, np.inf, where=mask)
+    k = min(n, n_items)
+    if k < n_items:
+        idx = np.argpartition(neg, k - 1)[:k].astype(np.int64)
+    else:
+        idx = np.arange(n_items, dtype=np.int64)
+    keys = neg[idx]
+    order = np.lexsort((idx, keys))
+    idx, vals = idx[order], -keys[order]
+    idx[np.isneginf(vals)] = -1
+    if n > k:
+        idx = np.pad(idx, (0, n - k), constant_values=-1)
+        vals = np.pad(vals, (0, n - k), constant_values=-np.inf)
+    return idx, vals
+
+
 def softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis``.
 
@@ -267,6 +309,17 @@ def softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     s = np.asarray(scores)
     s = s.astype(np.result_type(s.dtype, np.float32), copy=False)
+    if s.ndim == 1 and len(s):  # one request's scores: the same result in fewer steps
+        top = s.max()
+        if not np.isfinite(top):
+            return _softmax_rows(s[None, :], -1)[0]
+        e = np.exp(s - top)
+        e /= e.sum()  # >= 1: the maximum contributes exp(0)
+        return e
+    return _softmax_rows(s, axis)
+
+
+def _softmax_rows(s: np.ndarray, axis: int) -> np.ndarray:
     top = np.max(s, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)
     e = np.exp(s - top)

@@ -126,7 +126,7 @@ class EASE(Recommender):
 
     def score(self, histories: sp.csr_matrix) -> np.ndarray:
         """``histories @ B`` as a dense float32 ``(n, n_items)`` array."""
-        h = check_histories(histories, self.n_items)
+        h = check_histories(histories, self.n_items, copy=False)
         return np.asarray(h @ self.weights, dtype=np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PROTECTED_SLOTS", "cold_candidates", "explore"]
+__all__ = ["PROTECTED_SLOTS", "cold_candidates", "explore", "member"]
 
 # The model's best items keep the top of the list whatever the exploration weight.
 PROTECTED_SLOTS = 1
@@ -71,7 +71,7 @@ def explore(ranked: np.ndarray, probs: np.ndarray, candidates: np.ndarray, weigh
         evenly spread over the explored slots.
     """
     n = len(ranked)
-    pool = candidates[~_member(candidates, ranked[:PROTECTED_SLOTS])]
+    pool = candidates[~member(candidates, ranked[:PROTECTED_SLOTS])]
     slots = min(round(weight * max(n - PROTECTED_SLOTS, 0)), len(pool))
     if slots == 0:
         return ranked
@@ -83,12 +83,12 @@ def explore(ranked: np.ndarray, probs: np.ndarray, candidates: np.ndarray, weigh
     positions = PROTECTED_SLOTS + np.linspace(0, n - PROTECTED_SLOTS - 1, slots).round()
     out = np.full(n, -1, dtype=np.int64)
     out[positions.astype(np.int64)] = chosen
-    rest = ranked[~_member(ranked, chosen)]
+    rest = ranked[~member(ranked, chosen)]
     out[out < 0] = rest[:int((out < 0).sum())]
     return out
 
 
-def _member(values: np.ndarray, few: np.ndarray) -> np.ndarray:
-    """``np.isin(values, few)`` for a short ``few`` (a list's head, the explored items):
+def member(values: np.ndarray, few: np.ndarray) -> np.ndarray:
+    """``np.isin(values, few)`` for short arrays (a list and its head, the explored items):
     a broadcast comparison instead of two sorts."""
     return (values[:, None] == few[None, :]).any(axis=1)

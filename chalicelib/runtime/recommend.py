@@ -11,6 +11,7 @@ from chalicelib.algorithms import (
     TrendingNow,
     cold_candidates,
     explore,
+    member,
     softmax,
     top_n,
 )
@@ -64,12 +65,20 @@ def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,
              idx: np.ndarray | None = None) -> np.ndarray:
     """Sort key: the probability, minus 2 for already-seen items when the model learned
     that users do not re-consume (they rank last but keep their score)."""
-    key = probs.copy()
-    if artifact.avoid_repeats and len(seen):
-        penalty = np.zeros(len(artifact.item_ids))
-        penalty[seen] = 2.0
-        key -= penalty if idx is None else penalty[idx]
-    return key
+    if not (artifact.avoid_repeats and len(seen)):
+        return probs
+    if idx is None:
+        key = probs.copy()
+        key[seen] -= 2.0
+        return key
+    return probs - 2.0 * _flags(seen, len(artifact.item_ids))[idx]
+
+
+def _flags(indices: np.ndarray, size: int) -> np.ndarray:
+    """bool per catalogue item: True at ``indices`` (cheaper than ``np.isin`` per request)."""
+    flags = np.zeros(size, dtype=bool)
+    flags[indices] = True
+    return flags
 
 
 def _num_results(params: dict[str, Any]) -> int:
@@ -182,7 +191,7 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
             exploited = idx
             idx = explore_items(artifact, exploration, seed, user_id, probs, seen, idx,
                                 allowed)
-            explored = ~np.isin(idx, exploited)
+            explored = ~member(idx, exploited)
         return Ranked(idx, probs[idx], explored)
     return rank
 
@@ -255,7 +264,7 @@ def explore_items(artifact: Artifact, config: dict[str, str], seed: str, user_id
     cold = _cold_items(artifact, float(config.get("explorationItemAgeCutOff",
                                                   DEFAULT_EXPLORATION_AGE_DAYS)))
     if len(seen) and len(cold):
-        cold = cold[~np.isin(cold, seen)]
+        cold = cold[~_flags(seen, len(probs))[cold]]
     if allowed is not None:
         cold = cold[allowed[cold]]
     if not len(cold):

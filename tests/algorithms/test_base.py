@@ -77,6 +77,43 @@ def test_top_n__ties_prefer_lower_index_and_n_zero() -> None:
     assert idx.shape == vals.shape == (2, 0)
 
 
+def test_top_n__one_row_agrees_with_the_row_wise_path(rng: np.random.Generator) -> None:
+    """A request's 1-D scores take a shorter path; it must answer as the 2-D one, ties,
+    NaN, -inf, exclusions and padding included."""
+    for trial in range(200):
+        size = int(rng.integers(1, 40))
+        row = rng.integers(0, 6, size).astype(np.float32)  # many ties
+        row[rng.random(size) < 0.1] = np.nan
+        row[rng.random(size) < 0.1] = -np.inf
+        mask = rng.random(size) < 0.3 if trial % 2 else None
+        n = int(rng.integers(0, size + 5))
+        idx, vals = top_n(row, n, exclude=mask)
+        ref_idx, ref_vals = top_n(row[None, :], n,
+                                  exclude=None if mask is None else mask[None, :])
+        valid = ref_idx[0] >= 0  # beyond the valid items only the -1 padding is defined
+        assert idx.tolist() == ref_idx[0].tolist()
+        np.testing.assert_array_equal(vals[valid], ref_vals[0][valid])
+        assert np.all(np.isneginf(vals[~valid]))
+
+
+def test_softmax__one_row_agrees_with_the_row_wise_path(rng: np.random.Generator) -> None:
+    for row in (rng.standard_normal(50).astype(np.float32), np.array([-np.inf, 2.0, 3.0]),
+                np.full(4, -np.inf), np.array([1e30, -1e30])):
+        np.testing.assert_allclose(softmax(row), softmax(row[None, :])[0], rtol=1e-6)
+
+
+def test_check_histories__no_copy_only_for_clean_rows() -> None:
+    clean = sp.csr_matrix(np.float32([[0, 2, 1]]))
+    assert check_histories(clean, 3, copy=False) is clean
+    assert check_histories(clean, 3) is not clean
+    zeros = sp.csr_matrix((np.float32([0, 1]), [0, 2], [0, 2]), shape=(1, 3))
+    assert check_histories(zeros, 3, copy=False).nnz == 1 and zeros.nnz == 2
+    with pytest.raises(ValueError, match="columns"):
+        check_histories(clean, 4, copy=False)
+    with pytest.raises(ValueError, match="finite"):
+        check_histories(sp.csr_matrix(np.float32([[np.inf, 1]])), 2, copy=False)
+
+
 def test_top_n__bad_arguments() -> None:
     with pytest.raises(ValueError):
         top_n(np.ones(3), -1)
