@@ -11,6 +11,9 @@ import sys
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from chalicelib.config import from_env
 from chalicelib.server import TailorServer
 
 
@@ -27,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--s3-port", type=int,
                        default=int(os.environ.get("TAILOR_S3_PORT", "8001")),
                        help="the moto server's port (0 = any free port; default 8001)")
+    serve.add_argument("--processes", type=int, default=None,
+                       help="serving processes sharing the port, to use more cores "
+                            "(default $TAILOR_SERVE_PROCESSES or 1)")
     serve.add_argument("--json", action="store_true",
                        help="print the client environment as one JSON line (for scripts)")
     return parser
@@ -42,7 +48,14 @@ def serve(args: argparse.Namespace) -> int:
     # SIGINT (a shell may start a background job with it ignored).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = TailorServer(args.data_dir, args.host, args.port, args.s3_port)
+    try:
+        processes = args.processes or from_env().serve_processes  # not settings(): cached
+    except ValidationError as exc:
+        raise SystemExit(f"Bad setting: {exc}") from None
+    if not 1 <= processes <= 64:
+        raise SystemExit(f"--processes must be between 1 and 64, got {processes}.")
+    server = TailorServer(args.data_dir, args.host, args.port, args.s3_port,
+                          processes=processes)
     server.start()
     env = server.env()
     if args.json:

@@ -28,6 +28,9 @@ class Settings(BaseModel):
     # Run the job worker as a thread inside the serving process (``chalice local``,
     # ``tailor serve``); deployed, the scheduled ``drain_jobs`` Lambda drains the queue.
     inprocess_worker: bool = False
+    # ``tailor serve``: processes sharing the listening socket (1 = one process). More
+    # processes use more cores for serving calls; each keeps its own model cache.
+    serve_processes: int = Field(default=1, ge=1, le=64)
     # The legacy HRNN recipes are no longer offered by AWS; False makes CreateSolution
     # refuse them as the service now does (spec B.2; default: accept, for old code).
     legacy_recipes: bool = True
@@ -55,6 +58,7 @@ _ENV = {
     "worker_poll_seconds": "TAILOR_WORKER_POLL_SECONDS",
     "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
     "inprocess_worker": "TAILOR_INPROCESS_WORKER",
+    "serve_processes": "TAILOR_SERVE_PROCESSES",
     "legacy_recipes": "TAILOR_LEGACY_RECIPES",
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",

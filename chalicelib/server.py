@@ -4,10 +4,19 @@
 The app is served by Chalice's own local server with Nagle's algorithm off
 (stock ``chalice local`` adds ~40 ms to every call: see docs/architecture in
 README), and the job worker runs as a thread beside it.
+
+With ``processes`` > 1 (``--processes``, ``TAILOR_SERVE_PROCESSES``) the listening
+socket is shared with ``processes - 1`` serving children (``python -m
+chalicelib.server``), so requests use more than one core despite Python's GIL. The
+children only serve HTTP: the job worker, the S3 watcher and the clock stay in the
+parent, which a child wakes through a pipe when a request queues a job. All state is in
+sqlite and the artifact store, and every in-process cache is keyed by what it reads
+there, so any process may answer any request.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import logging
 import os
@@ -55,6 +64,11 @@ def _die_with_parent() -> None:
         pass
 
 
+# A process waiting in accept() gives up after this long when another one took the
+# connection (serving processes share the listening socket).
+ACCEPT_TIMEOUT = 0.05
+
+
 def _local_app(app: Any) -> Any:
     """Give the app Chalice's local-mode behaviour, as ``chalice.local.create_local_server``."""
     from chalice.local import CustomLocalChalice, LocalChalice
@@ -85,9 +99,11 @@ class TailorServer:
     port: int = 8000
     s3_port: int = 8001
     worker: bool = True
+    processes: int = 1
     endpoint: str = ""
     s3_endpoint: str = ""
     _threads: list[threading.Thread] = field(default_factory=list)
+    _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self) -> None:
         for name, port in (("Tailor", self.port), ("moto", self.s3_port)):
@@ -138,10 +154,34 @@ class TailorServer:
                                       handler_cls=_handler_class())
         self.port = self._server.server.server_address[1]
         self.endpoint = f"http://{self.host}:{self.port}"
+        if self.processes > 1:
+            self._start_children(ctx)
         thread = threading.Thread(target=self._server.server.serve_forever, daemon=True,
                                   name="tailor-http")
         thread.start()
         self._threads.append(thread)
+
+    def _start_children(self, ctx: Any) -> None:
+        """``processes - 1`` more servers on the same listening socket; the parent keeps
+        the worker and reads the children's wake-ups from a pipe."""
+        listener = self._server.server.socket
+        listener.settimeout(ACCEPT_TIMEOUT)
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        env = {**os.environ, "TAILOR_INPROCESS_WORKER": "0"}
+        for _ in range(self.processes - 1):
+            self._children.append(subprocess.Popen(
+                [sys.executable, "-m", "chalicelib.server", "--listen-fd",
+                 str(listener.fileno()), "--wake-fd", str(wake_write)],
+                pass_fds=(listener.fileno(), wake_write), env=env,
+                preexec_fn=_die_with_parent))  # noqa: PLW1509 - no lock is held here
+        os.close(wake_write)
+        thread = threading.Thread(target=_relay_wakes, args=(wake_read, ctx), daemon=True,
+                                  name="tailor-wake")
+        thread.start()
+        self._threads.append(thread)
+        log.info("Serving with %d processes (pids %d and %s)", self.processes, os.getpid(),
+                 ", ".join(str(c.pid) for c in self._children))
 
     def env(self) -> dict[str, str]:
         from chalicelib.config import settings
@@ -154,9 +194,68 @@ class TailorServer:
             watcher.stop()
         if getattr(self, "_worker", None):
             self._worker.stop()
+        for child in self._children:
+            child.terminate()
+        for child in self._children:
+            child.wait(timeout=20)
         if getattr(self, "_server", None):
             self._server.server.shutdown()
             self._server.server.server_close()
         if getattr(self, "_moto", None):
             self._moto.terminate()
             self._moto.wait(timeout=20)
+
+
+def _relay_wakes(fd: int, ctx: Any) -> None:
+    """In the parent: a byte from a child means a request queued a job."""
+    while os.read(fd, 512):
+        ctx.wake()
+    os.close(fd)
+
+
+def _poke(fd: int) -> None:
+    try:
+        os.write(fd, b"w")
+    except (BlockingIOError, BrokenPipeError):  # a wake-up is pending anyway / no parent
+        pass
+
+
+def _inherited_server(fd: int) -> Any:
+    """A ``server_cls`` for ``LocalDevServer`` that serves on an inherited listening socket."""
+    from chalice.local import ThreadedHTTPServer
+
+    def build(address: tuple[str, int], handler: Any) -> Any:
+        server = ThreadedHTTPServer(address, handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = socket.socket(fileno=fd)
+        server.socket.settimeout(ACCEPT_TIMEOUT)
+        server.server_address = server.socket.getsockname()
+        server.server_name, server.server_port = server.server_address[:2]
+        return server
+    return build
+
+
+def serve_child(listen_fd: int, wake_fd: int) -> None:
+    """A serving child: the app on the parent's socket, until the parent stops it."""
+    from chalice.config import Config
+    from chalice.local import LocalDevServer
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    import app as tailor_app
+    from chalicelib.state.context import context
+
+    context().wake = lambda: _poke(wake_fd)
+    config = Config.create(chalice_stage="dev", app_name="tailor")
+    server = LocalDevServer(_local_app(tailor_app.app), config, "", 0,
+                            handler_cls=_handler_class(), server_cls=_inherited_server(listen_fd))
+    server.server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=serve_child.__doc__)
+    parser.add_argument("--listen-fd", type=int, required=True)
+    parser.add_argument("--wake-fd", type=int, required=True)
+    args = parser.parse_args()
+    serve_child(args.listen_fd, args.wake_fd)

@@ -344,9 +344,25 @@ def _worker(index: int, cfg: dict[str, Any], warmup: int, conn: Any) -> None:
 
 
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """CPU seconds (user + system, all threads) of process ``pid`` and its descendants
+    (a server's serving children and its moto; moto is idle while requests are timed)."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, CPU seconds)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # exited meanwhile
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats[p][1] if p in stats else 0.0
+        todo += children.get(p, [])
+    return total
 
 
 def _machine_cpu() -> tuple[float, float]:
