@@ -31,8 +31,10 @@ def recency_weights(indptr: np.ndarray, half_life: float) -> np.ndarray:
     n = int(indptr[-1])
     if not np.isfinite(half_life):
         return np.ones(n, dtype=np.float32)
-    row_end = np.repeat(indptr[1:], np.diff(indptr))
-    age = row_end - 1 - np.arange(n)
+    if len(indptr) == 2 and indptr[0] == 0:  # one row (serving): the same ages, directly
+        age = np.arange(n - 1, -1, -1, dtype=np.int64)
+    else:
+        age = np.repeat(indptr[1:], np.diff(indptr)) - 1 - np.arange(n)
     return np.power(0.5, age / half_life).astype(np.float32)
 
 
@@ -56,11 +58,13 @@ def sequence_histories(indptr: np.ndarray, items: np.ndarray, n_items: int,
     if n_rows == 1:  # serving: one user; aggregate repeats without scipy's general path
         cols, inverse = np.unique(items, return_inverse=True)
         data = np.bincount(inverse, weights=weights, minlength=len(cols)).astype(np.float32)
-        rows = sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, n_items))
+        index = np.int32 if n_items < 2**31 else np.int64  # scipy's own choice: no recast
+        rows = sp.csr_matrix((data, cols.astype(index), np.array([0, len(cols)], dtype=index)),
+                             shape=(1, n_items))
         rows.has_canonical_format = True
-    else:
-        rows = sp.csr_matrix((weights, items, indptr), shape=(n_rows, n_items))
-        rows.sum_duplicates()
+        return rows, np.array([items[-1] if len(items) else -1], dtype=np.int64)
+    rows = sp.csr_matrix((weights, items, indptr), shape=(n_rows, n_items))
+    rows.sum_duplicates()
     counts = np.diff(indptr)
     last = np.where(counts > 0, items[np.maximum(indptr[1:] - 1, 0)] if len(items) else -1, -1)
     return rows, last.astype(np.int64)

@@ -48,9 +48,8 @@ def live_taken(ctx: Context, artifact: Artifact, user_id: str,
                ) -> tuple[np.ndarray, np.ndarray]:
     """(action indices, timestamps) of known actions the user TOOK through
     PutActionInteractions after the training data were read, newest first."""
-    rows = ctx.store.db.execute(_LIVE_TAKEN, [
-        str(artifact.extras["dataset_arn"]), int(artifact.extras["put_watermark"]), user_id,
-        LIVE_EVENTS]).fetchall()
+    rows = ctx.store.db.execute(_LIVE_TAKEN, [*artifact.live_source, user_id,
+                                              LIVE_EVENTS]).fetchall()
     index = artifact.item_index
     known = [(index[action], ts or 0) for action, ts in rows if action in index]
     return (np.array([a for a, _ in known], dtype=np.int64),

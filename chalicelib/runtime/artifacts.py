@@ -41,6 +41,14 @@ class Artifact:
         return {user: i for i, user in enumerate(self.user_ids.tolist())}
 
     @cached_property
+    def live_source(self) -> tuple[str, int] | None:
+        """(Interactions dataset ARN, last PUT row id read at training): the live events
+        of a user are that dataset's PUT rows after the id (None: not recorded)."""
+        if "dataset_arn" not in self.extras:
+            return None
+        return str(self.extras["dataset_arn"]), int(self.extras["put_watermark"])
+
+    @cached_property
     def popularity(self) -> np.ndarray:
         """Distinct users per item."""
         return np.bincount(self.user_items.indices, minlength=len(self.item_ids))

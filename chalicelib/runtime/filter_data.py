@@ -67,6 +67,10 @@ class State:
 
 
 def state_of(ctx: Context, arn: str) -> State:
+    return ctx.store.memo(("state", arn), lambda: _read_state(ctx, arn))
+
+
+def _read_state(ctx: Context, arn: str) -> State:
     created, keys, put = ctx.store.db.execute(_STATE, [arn]).fetchone()
     return State(arn, created, tuple(keys.split(_SEP)) if keys else (), int(put))
 

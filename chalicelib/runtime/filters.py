@@ -69,7 +69,7 @@ def active_filter(ctx: Context, filter_arn: str, target: str = ITEMS,
                   group_arn: str | None = None, what: str = "filterArn") -> ActiveFilter:
     """The ACTIVE filter at ``filter_arn``, of the dataset group ``group_arn`` (if given),
     whose expressions select ``target``s."""
-    res = ctx.store.get(filter_arn)
+    res = ctx.store.get_shared(filter_arn)
     if res is None or res.kind != "filter":
         raise ResourceNotFoundException(f"Filter {filter_arn} ({what}) does not exist.")
     if res.status != Status.ACTIVE:
@@ -354,8 +354,22 @@ def apply_filter(ctx: Context, artifact: Artifact, filter_arn: str,
     or no ``user_id`` for a filter that reads the user)."""
     active = active_filter(ctx, filter_arn, ITEMS, group_arn, what)
     _check_user(active, user_id)
-    return _Request(ctx, active, filter_values, user_id).mask(
-        _Targets(artifact.item_ids, artifact.item_index))
+
+    def mask() -> np.ndarray:
+        return _Request(ctx, active, filter_values, user_id).mask(
+            _Targets(artifact.item_ids, artifact.item_index))
+    if active.needs_user:
+        return mask()
+    # The same for every user: remembered per value set until the data change (the mask
+    # is read-only, as it is shared; the catalogue array is kept to check it is this one).
+    key = ("mask", filter_arn, id(artifact.item_ids), tuple(sorted((filter_values or {}).items())))
+    ids, found = ctx.store.memo(key, lambda: (artifact.item_ids, _read_only(mask())))
+    return found if ids is artifact.item_ids else mask()
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def apply_action_filter(ctx: Context, artifact: Artifact, filter_arn: str,

@@ -43,7 +43,7 @@ def load_key(ctx: Context, key: str) -> Artifact:
 
 
 def active_campaign(ctx: Context, arn: str) -> Resource:
-    campaign = ctx.store.get(arn)
+    campaign = ctx.store.get_shared(arn)
     if campaign is None or campaign.kind != "campaign":
         raise ResourceNotFoundException(f"Campaign {arn} does not exist.")
     if campaign.status != Status.ACTIVE:
@@ -64,7 +64,7 @@ def campaign_model(ctx: Context, arn: str) -> tuple[Resource, Artifact, catalogu
 
 def recommender_model(ctx: Context, arn: str) -> tuple[Resource, Artifact, catalogue.Recipe]:
     """An ACTIVE recommender, its model, and the custom recipe that model serves as."""
-    recommender = ctx.store.get(arn)
+    recommender = ctx.store.get_shared(arn)
     if recommender is None or recommender.kind != "recommender":
         raise ResourceNotFoundException(f"Recommender {arn} does not exist.")
     if recommender.status != Status.ACTIVE:

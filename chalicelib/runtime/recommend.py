@@ -292,8 +292,7 @@ def _trend(ctx: Context, artifact: Artifact) -> tuple[np.ndarray, np.ndarray]:
     assert isinstance(model, TrendingNow)
     rows = ctx.store.db.execute(
         "SELECT record_id, ts FROM put_rows WHERE dataset_arn = ? AND id > ? AND ts > ?",
-        [str(artifact.extras["dataset_arn"]), int(artifact.extras["put_watermark"]),
-         model.end - 2 * model.window]).fetchall()
+        [*artifact.live_source, model.end - 2 * model.window]).fetchall()
     index = artifact.item_index
     live = [(index[item], ts) for item, ts in rows if item in index]
     if live:

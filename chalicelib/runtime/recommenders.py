@@ -70,6 +70,6 @@ def _live_exclusions(ctx: Context, artifact: Artifact, user_id: str,
     rows = ctx.store.db.execute(
         "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
         "AND lower(json_extract(fields, '$.EVENT_TYPE')) = ? ORDER BY id DESC LIMIT ?",
-        [str(artifact.extras["dataset_arn"]), user_id, int(artifact.extras["put_watermark"]),
-         event_type.lower(), LIVE_EXCLUDED]).fetchall()
+        [artifact.live_source[0], user_id, artifact.live_source[1], event_type.lower(),
+         LIVE_EXCLUDED]).fetchall()
     return frozenset(r[0] for r in rows)

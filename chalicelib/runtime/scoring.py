@@ -22,13 +22,12 @@ _NONE = np.zeros(0, dtype=np.int64)
 def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
     """Indices of known items the user interacted with through PutEvents after the
     model's training data were read (newest first, at most ``LIVE_EVENTS``)."""
-    dataset = artifact.extras.get("dataset_arn")
-    if dataset is None:
+    if artifact.live_source is None:
         return np.zeros(0, dtype=np.int64)
+    dataset, watermark = artifact.live_source
     rows = ctx.store.db.execute(
         "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
-        "ORDER BY id DESC LIMIT ?",
-        [str(dataset), user_id, int(artifact.extras["put_watermark"]), LIVE_EVENTS]).fetchall()
+        "ORDER BY id DESC LIMIT ?", [dataset, user_id, watermark, LIVE_EVENTS]).fetchall()
     index = artifact.item_index
     return np.array([index[r[0]] for r in rows if r[0] in index], dtype=np.int64)
 
@@ -60,10 +59,12 @@ def _histories(artifact: Artifact, users: np.ndarray, live: list[np.ndarray],
         for user, new in zip(users.tolist(), live, strict=True):
             past = seq[indptr[user]:indptr[user + 1]] if user >= 0 else seq[:0]
             past = past[past < n_items]  # an UPDATE version's histories hold new items too
-            events.append(np.concatenate([past, new]))
-        ptr = np.concatenate([[0], np.cumsum([len(e) for e in events])])
-        history, last = sequence_histories(ptr, np.concatenate(events), n_items,
-                                           model.half_life)
+            events.append(np.concatenate([past, new]) if len(new) else past)
+        ptr = np.zeros(len(events) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in events], out=ptr[1:])
+        history, last = sequence_histories(
+            ptr, events[0] if len(events) == 1 else np.concatenate(events), n_items,
+            model.half_life)
         return history, lambda rows: model.score(_subset(history, rows), last[rows])
     history = _take_rows(artifact.user_items, users)
     if history.shape[1] != n_items:
@@ -114,8 +115,11 @@ def score_users(ctx: Context, artifact: Artifact, user_ids: Sequence[str | None]
     out = np.full((len(users), len(artifact.item_ids)), -np.inf)
     seen = [_NONE] * len(users)
     rows = np.flatnonzero(scored)
-    if len(rows):
+    if len(rows) == len(users):  # every user has a history (a request's one user)
+        out[:, :n_items] = score(rows)
+    elif len(rows):
         out[rows, :n_items] = score(rows)
+    if len(rows):
         for r in rows.tolist():
             seen[r] = history.indices[history.indptr[r]:history.indptr[r + 1]]
     for r in np.flatnonzero(~scored).tolist():

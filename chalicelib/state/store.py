@@ -12,11 +12,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -25,6 +25,9 @@ from chalicelib.errors import ResourceNotFoundException
 from chalicelib.state.lifecycle import Status, can_move
 
 migrations = Migrations("tailor")
+T = TypeVar("T")
+# Values one thread's memo holds before it starts afresh (see Store.memo).
+MEMO_SIZE = 1024
 
 
 @migrations()
@@ -123,6 +126,22 @@ class Store:
             db = self._local.db = sqlite_utils.Database(conn)
         return db
 
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, remembered by this thread's connection until the database may have
+        changed: another connection (of any process) committed (``PRAGMA data_version``)
+        or this one wrote (``total_changes``). For values the serving path reads on every
+        request (a campaign, a filter, a dataset's state); the value is shared, so callers
+        must not modify it."""
+        conn = self.db.conn
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        memo = getattr(self._local, "memo", None)
+        if memo is None or memo[0] != version or len(memo[1]) >= MEMO_SIZE:
+            memo = self._local.memo = (version, {})
+        if key in memo[1]:
+            return memo[1][key]  # type: ignore[no-any-return]
+        found = memo[1][key] = build()
+        return found
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
         """A write transaction; nested calls join the outer one."""
@@ -148,6 +167,10 @@ class Store:
     def get(self, arn: str) -> Resource | None:
         found = self._select("arn = ?", [arn])
         return found[0] if found else None
+
+    def get_shared(self, arn: str) -> Resource | None:
+        """:meth:`get` through :meth:`memo`: for the serving path, which only reads it."""
+        return self.memo(("get", arn), lambda: self.get(arn))
 
     def one(self, arn: str, kind: str | None = None) -> Resource:
         """The resource at ``arn`` (of ``kind``), or ResourceNotFoundException."""

@@ -10,7 +10,8 @@ What it does (everything on 127.0.0.1; the processes of this script are only bot
 1. takes ML-100K's interactions from the benchmark cache (``scripts/bench/data.py``) and
    writes an Items CSV (``ITEM_ID,GENRES``, genres ``|``-joined) from the ``ml-100k.item``
    file of the same recbole wheel;
-2. starts ``tailor serve`` on a fresh data directory and the floor server
+2. starts ``tailor serve --processes 2`` (``--processes``) on a fresh data directory and
+   the floor server
    (``scripts/bench/floor_server.py``: Tailor's app plus one trivial route, served the
    same way), with the helpers of ``scripts/bench/workflow.py``;
 3. in one dataset group: imports Interactions and Items, trains and deploys
@@ -25,8 +26,9 @@ What it does (everything on 127.0.0.1; the processes of this script are only bot
 5. with **8 client processes** (multiprocessing, so that the clients' own CPU does not
    serialise on one GIL) each running one boto3 client in a closed loop: requests/s and
    latency per series, in timed windows that rotate through the series for several rounds.
-   The clients run on the same 2 cores as the server; the CPU seconds of the server, of
-   the clients and of everything else on the machine are recorded for every window;
+   The clients run on the same 2 cores as the server; the CPU seconds of the server (all
+   its processes), of the clients and of everything else on the machine are recorded for
+   every window;
 6. prints the figures and writes them as JSON to ``--out``.
 
 The subprocesses are stopped in a ``finally``; every wait and loop is bounded.
@@ -528,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="windows per series (3)")
     parser.add_argument("--ranking-list", type=int, default=50,
                         help="items in GetPersonalizedRanking's inputList")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="Tailor's serving processes (tailor serve --processes; 2)")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--cache", type=Path, help="data cache (default $TAILOR_BENCH_CACHE "
                         "or ~/.cache/tailor-bench)")
@@ -547,12 +551,15 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (1.0 if quick else 3.0)
     rounds = args.rounds or (1 if quick else 3)
     if not (1 <= n <= 100_000 and 0 <= warmup <= 1000 and 1 <= args.clients <= 64
+            and 1 <= args.processes <= 64
             and 0.2 <= seconds <= 60 and 1 <= rounds <= 20 and 2 <= args.ranking_list <= 500):
         parser.error("out of range: --n 1..100000, --warmup 0..1000, --clients 1..64, "
+                     "--processes 1..64, "
                      "--seconds 0.2..60, --rounds 1..20, --ranking-list 2..500")
     if any("=" not in kv for kv in args.server_env):
         parser.error("--server-env takes KEY=VALUE")
-    extra_env = dict(kv.split("=", 1) for kv in args.server_env)
+    extra_env = {"TAILOR_SERVE_PROCESSES": str(args.processes),
+                 **dict(kv.split("=", 1) for kv in args.server_env)}
 
     started = time.perf_counter()
     interactions = movielens_100k(args.cache)
@@ -566,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                    "num_results": NUM_RESULTS, "seed": args.seed, "filters": FILTERS,
                    "excluded_genre": EXCLUDED_GENRE, "promoted_genre": PROMOTED_GENRE,
                    "promoted_percent": PROMOTED_PERCENT, "instrument": args.instrument,
+                   "processes": args.processes,
                    "server_env": extra_env},
         "targets": TARGETS,
     }
