@@ -22,7 +22,7 @@ from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model, recommender_model
 from chalicelib.runtime.promotions import Ranked, Ranker
 from chalicelib.runtime.recommenders import use_case_request
-from chalicelib.runtime.scoring import score_users
+from chalicelib.runtime.scoring import score_user
 from chalicelib.state.context import Context
 from chalicelib.state.store import Resource
 
@@ -57,8 +57,7 @@ def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
     """Model scores over the catalogue for one user, and the items the user has seen
     (training history plus the events sent since training; see ``scoring.score_users``,
     which batch inference jobs call for many users at once)."""
-    scores, seen = score_users(ctx, artifact, [user_id])
-    return scores[0], seen[0]
+    return score_user(ctx, artifact, user_id)
 
 
 def rank_key(artifact: Artifact, probs: np.ndarray, seen: np.ndarray,

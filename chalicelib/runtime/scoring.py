@@ -125,3 +125,31 @@ def score_users(ctx: Context, artifact: Artifact, user_ids: Sequence[str | None]
     for r in np.flatnonzero(~scored).tolist():
         out[r] = cold_user_scores(ctx, artifact, user_ids[r])
     return out, seen
+
+
+def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_users` for one request's user: the same numbers (the same history row
+    and model call), without the batch bookkeeping, for a sequence model's user with a
+    history; every other case goes through :func:`score_users`."""
+    model = artifact.model
+    if user_id is None or not isinstance(model, SequenceAware):
+        scores, seen = score_users(ctx, artifact, [user_id])
+        return scores[0], seen[0]
+    n_items = model.n_items
+    new = live_items(ctx, artifact, user_id)[::-1]
+    user = artifact.user_index.get(user_id, -1)
+    events = new[new < n_items]
+    if user >= 0:
+        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
+        past = seq[indptr[user]:indptr[user + 1]]
+        past = past[past < n_items]  # an UPDATE version's histories hold new items too
+        events = np.concatenate([past, events]) if len(events) else past
+    if not len(events):  # no history: popularity and the user's attributes
+        scores, seen = score_users(ctx, artifact, [user_id])
+        return scores[0], seen[0]
+    history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
+                                       model.half_life)
+    out = np.full(len(artifact.item_ids), -np.inf)
+    out[:n_items] = model.score(history, last)[0]
+    return out, history.indices
