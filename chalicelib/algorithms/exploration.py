@@ -80,7 +80,7 @@ def explore(ranked: np.ndarray, probs: np.ndarray, candidates: np.ndarray, weigh
     # Exp(1) / weight keys; a few microseconds where Generator.choice(p=...) takes ~100.
     keys = rng.standard_exponential(len(pool)) / optimism
     chosen = pool[np.argsort(keys, kind="stable")[:slots]]
-    positions = PROTECTED_SLOTS + np.linspace(0, n - PROTECTED_SLOTS - 1, slots).round()
+    positions = PROTECTED_SLOTS + _spread(n - PROTECTED_SLOTS - 1, slots).round()
     out = np.full(n, -1, dtype=np.int64)
     out[positions.astype(np.int64)] = chosen
     rest = ranked[~member(ranked, chosen)]
@@ -92,3 +92,12 @@ def member(values: np.ndarray, few: np.ndarray) -> np.ndarray:
     """``np.isin(values, few)`` for short arrays (a list and its head, the explored items):
     a broadcast comparison instead of two sorts."""
     return (values[:, None] == few[None, :]).any(axis=1)
+
+
+def _spread(stop: int, num: int) -> np.ndarray:
+    """``np.linspace(0, stop, num)`` (the same numbers) without its general-case overhead."""
+    if num == 1:
+        return np.zeros(1)
+    out = np.arange(num) * (stop / (num - 1))
+    out[-1] = stop
+    return out

@@ -131,6 +131,8 @@ class SequenceAware(Recommender):
         scores = self.base.score(histories)  # the base model checks the rows
         if self.gamma <= 0 or last_items is None or self.next_items is None:
             return scores
+        if len(scores) == 1 and scores.dtype == np.float32 and last_items[0] >= 0:
+            return self._score_one(scores, int(last_items[0]))
         low = scores.min(axis=1, keepdims=True)
         span = scores.max(axis=1, keepdims=True) - low
         scaled = (scores - low) / np.where(span > 0, span, 1.0)
@@ -143,6 +145,20 @@ class SequenceAware(Recommender):
         elif len(rows):
             scaled[rows] += self.gamma * t[last[rows]].toarray()
         return scaled.astype(np.float32, copy=False)
+
+    def _score_one(self, scores: np.ndarray, last: int) -> np.ndarray:
+        """:meth:`score`'s arithmetic for one row (a request), in place: the same float32
+        operations in the same order, so the same numbers."""
+        assert self.next_items is not None
+        row = scores[0]
+        low = row.min()
+        span = row.max() - low
+        row -= low
+        row /= span if span > 0 else np.float32(1.0)
+        t = self.next_items
+        start, stop = t.indptr[last], t.indptr[last + 1]
+        row[t.indices[start:stop]] += self.gamma * t.data[start:stop]
+        return scores
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         assert self.base is not None

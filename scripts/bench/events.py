@@ -1,6 +1,6 @@
 """PutEvents throughput: durable events per second with 1 and 8 concurrent clients.
 
-    .venv/bin/python -m scripts.bench.events [--seconds 10] [--clients 1 8]
+    .venv/bin/python -m scripts.bench.events [--seconds 10] [--clients 1 8] [--processes 1]
 
 Starts `tailor serve` (fresh temp data dir), creates a dataset group, an
 Interactions dataset and an event tracker, then runs N client processes that
@@ -73,11 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--processes", type=int, default=1,
+                        help="Tailor's serving processes (tailor serve --processes; 1)")
     args = parser.parse_args(argv)
+    if not 1 <= args.processes <= 64:
+        parser.error("--processes takes 1..64")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         server = start_server("tailor", tailor_command(data_dir, None, None),
-                              server_env(data_dir, {}), Path(tmp) / "tailor.log")
+                              server_env(data_dir, {"TAILOR_SERVE_PROCESSES":
+                                                    str(args.processes)}),
+                              Path(tmp) / "tailor.log")
         try:
             env = server.info
             pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], "us-east-1")

@@ -59,3 +59,29 @@ def test_next_item_term_follows_the_last_item(tmp_path: object) -> None:
     again = load_model(path)
     assert isinstance(again, SequenceAware) and again.gamma == 2.0 and again.half_life == 2.0
     assert np.allclose(again.score(rows, last), model.score(rows, last))
+
+
+def test_one_row_scores_equal_the_rows_of_a_batch() -> None:
+    """A request scores one user through shorter paths (sequence_histories' one-row branch,
+    SequenceAware's in-place arithmetic); a batch job scores many at once. They must give
+    the same numbers, bit for bit, or a batch line would differ from the real-time answer."""
+    rng = np.random.default_rng(3)
+    n_users, n_items = 60, 40
+    users = np.repeat(np.arange(n_users), 12)
+    items = rng.integers(0, n_items, len(users))
+    x = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
+                      shape=(n_users, n_items))
+    model = SequenceAware(EASE(l2=5.0).fit(x), half_life=3.0, gamma=1.5,
+                          next_items=transitions(users, items, n_items))
+    lengths = rng.integers(0, 15, 8)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    events = rng.integers(0, n_items, indptr[-1])
+    rows, last = sequence_histories(indptr, events, n_items, model.half_life)
+    batch = model.score(rows, last)
+    for r in range(len(lengths)):
+        one, one_last = sequence_histories(np.array([0, lengths[r]]),
+                                           events[indptr[r]:indptr[r + 1]], n_items,
+                                           model.half_life)
+        assert one.indices.tolist() == rows.indices[rows.indptr[r]:rows.indptr[r + 1]].tolist()
+        assert one_last.tolist() == [last[r]]
+        np.testing.assert_array_equal(model.score(one, one_last)[0], batch[r])
