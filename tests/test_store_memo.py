@@ -56,3 +56,18 @@ def test_memo__per_thread_and_bounded(tmp_path: Path) -> None:
     for i in range(MEMO_SIZE + 1):
         store.memo(("n", i), lambda: 0)
     assert store.memo("k", lambda: "rebuilt") == "rebuilt"  # full: started afresh
+
+
+def test_memo__one_version_of_other_writers_per_request(tmp_path: Path) -> None:
+    path = tmp_path / "tailor.db"
+    reader, writer = Store(path), Store(path)
+    assert reader.memo("k", lambda: "before") == "before"
+    with reader.request():
+        assert reader.memo("k", lambda: "first") == "before"
+        with writer.transaction():
+            writer.insert(_resource("arn:a", "a"))
+        assert reader.memo("k", lambda: "inside") == "before"  # checked once per request
+        with reader.transaction():
+            reader.insert(_resource("arn:b", "b"))
+        assert reader.memo("k", lambda: "own write") == "own write"  # its own writes count
+    assert reader.memo("k", lambda: "after") == "after"  # the next check sees the commit

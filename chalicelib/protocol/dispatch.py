@@ -114,6 +114,8 @@ def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None) -
     try:
         op = resolve()
         service, rest = op.service, op.rest
-        return serialize.result(call(ctx, op, _parse(body)), rest)
+        with ctx.store.request():
+            found = call(ctx, op, _parse(body))
+        return serialize.result(found, rest)
     except Exception as exc:  # noqa: BLE001 - the one place errors become responses
         return serialize.error(exc, service, rest)

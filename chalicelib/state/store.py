@@ -129,11 +129,17 @@ class Store:
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """``build()``, remembered by this thread's connection until the database may have
         changed: another connection (of any process) committed (``PRAGMA data_version``)
-        or this one wrote (``total_changes``). For values the serving path reads on every
-        request (a campaign, a filter, a dataset's state); the value is shared, so callers
-        must not modify it."""
+        or this one wrote (``total_changes``). Inside :meth:`request` the first of these
+        checks holds for the rest of the request. For values the serving path reads on
+        every request (a campaign, a filter, a dataset's state); the value is shared, so
+        callers must not modify it."""
         conn = self.db.conn
-        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        data_version = getattr(self._local, "request_version", None)
+        if data_version is None:
+            data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if getattr(self._local, "in_request", False):
+                self._local.request_version = data_version
+        version = (data_version, conn.total_changes)
         memo = getattr(self._local, "memo", None)
         if memo is None or memo[0] != version or len(memo[1]) >= MEMO_SIZE:
             memo = self._local.memo = (version, {})
@@ -167,6 +173,17 @@ class Store:
     def get(self, arn: str) -> Resource | None:
         found = self._select("arn = ?", [arn])
         return found[0] if found else None
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """One API request on this thread: inside it, :meth:`memo` asks sqlite whether
+        another connection committed only once (a request reads one version of what
+        others wrote; its own writes still count at once)."""
+        self._local.in_request, self._local.request_version = True, None
+        try:
+            yield
+        finally:
+            self._local.in_request, self._local.request_version = False, None
 
     def get_shared(self, arn: str) -> Resource | None:
         """:meth:`get` through :meth:`memo`: for the serving path, which only reads it."""
