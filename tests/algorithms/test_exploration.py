@@ -65,6 +65,6 @@ def test_fewer_candidates_than_slots() -> None:
 def test_explored_slots_are_spread_as_linspace_would() -> None:
     from chalicelib.algorithms.exploration import _spread
 
-    for stop in range(0, 120):
+    for stop in range(120):
         for num in range(1, 30):
             np.testing.assert_array_equal(_spread(stop, num), np.linspace(0, stop, num))
