@@ -67,6 +67,8 @@ def _die_with_parent() -> None:
 # A process waiting in accept() gives up after this long when another one took the
 # connection (serving processes share the listening socket).
 ACCEPT_TIMEOUT = 0.05
+# How often the main process looks for serving children that died.
+CHILD_CHECK_SECONDS = 1.0
 
 
 def _local_app(app: Any) -> Any:
@@ -104,6 +106,7 @@ class TailorServer:
     s3_endpoint: str = ""
     _threads: list[threading.Thread] = field(default_factory=list)
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         for name, port in (("Tailor", self.port), ("moto", self.s3_port)):
@@ -163,25 +166,37 @@ class TailorServer:
 
     def _start_children(self, ctx: Any) -> None:
         """``processes - 1`` more servers on the same listening socket; the parent keeps
-        the worker and reads the children's wake-ups from a pipe."""
+        the worker, reads the children's wake-ups from a pipe and replaces a child that
+        dies."""
         listener = self._server.server.socket
         listener.settimeout(ACCEPT_TIMEOUT)
-        wake_read, wake_write = os.pipe()
-        os.set_blocking(wake_write, False)
-        env = {**os.environ, "TAILOR_INPROCESS_WORKER": "0"}
-        for _ in range(self.processes - 1):
-            self._children.append(subprocess.Popen(
-                [sys.executable, "-m", "chalicelib.server", "--listen-fd",
-                 str(listener.fileno()), "--wake-fd", str(wake_write)],
-                pass_fds=(listener.fileno(), wake_write), env=env,
-                preexec_fn=_die_with_parent))  # noqa: PLW1509 - no lock is held here
-        os.close(wake_write)
-        thread = threading.Thread(target=_relay_wakes, args=(wake_read, ctx), daemon=True,
-                                  name="tailor-wake")
-        thread.start()
-        self._threads.append(thread)
+        wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._children = [self._spawn_child() for _ in range(self.processes - 1)]
+        for target, args, name in ((_relay_wakes, (wake_read, ctx), "tailor-wake"),
+                                   (self._supervise, (), "tailor-children")):
+            thread = threading.Thread(target=target, args=args, daemon=True, name=name)
+            thread.start()
+            self._threads.append(thread)
         log.info("Serving with %d processes (pids %d and %s)", self.processes, os.getpid(),
                  ", ".join(str(c.pid) for c in self._children))
+
+    def _spawn_child(self) -> subprocess.Popen[bytes]:
+        listen = self._server.server.socket.fileno()
+        return subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.server", "--listen-fd", str(listen),
+             "--wake-fd", str(self._wake_write), "--parent-pid", str(os.getpid())],
+            pass_fds=(listen, self._wake_write),
+            env={**os.environ, "TAILOR_INPROCESS_WORKER": "0"})
+
+    def _supervise(self) -> None:
+        """Replace a serving child that exited (crashed, killed) while Tailor runs."""
+        while not self._stopping.wait(CHILD_CHECK_SECONDS):
+            for i, child in enumerate(self._children):
+                if child.poll() is not None and not self._stopping.is_set():
+                    self._children[i] = self._spawn_child()
+                    log.warning("Serving child %d exited (status %s); started %d instead",
+                                child.pid, child.returncode, self._children[i].pid)
 
     def env(self) -> dict[str, str]:
         from chalicelib.config import settings
@@ -194,6 +209,7 @@ class TailorServer:
             watcher.stop()
         if getattr(self, "_worker", None):
             self._worker.stop()
+        self._stopping.set()
         for child in self._children:
             child.terminate()
         for child in self._children:
@@ -235,11 +251,14 @@ def _inherited_server(fd: int) -> Any:
     return build
 
 
-def serve_child(listen_fd: int, wake_fd: int) -> None:
+def serve_child(listen_fd: int, wake_fd: int, parent_pid: int) -> None:
     """A serving child: the app on the parent's socket, until the parent stops it."""
     from chalice.config import Config
     from chalice.local import LocalDevServer
 
+    _die_with_parent()  # here, not in a preexec_fn: the parent has threads
+    if os.getppid() != parent_pid:  # it died before the line above took effect
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
@@ -257,5 +276,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=serve_child.__doc__)
     parser.add_argument("--listen-fd", type=int, required=True)
     parser.add_argument("--wake-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args()
-    serve_child(args.listen_fd, args.wake_fd)
+    serve_child(args.listen_fd, args.wake_fd, args.parent_pid)

@@ -8,6 +8,8 @@ runs in the parent only; its poll interval is set to minutes here).
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +104,25 @@ def test_processes__children_die_with_the_server_even_on_kill(tmp_path: Path) ->
     while any(pid in _procs() for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(pid in _procs() for pid in children)
+
+
+def test_processes__a_child_that_dies_is_replaced(tmp_path: Path) -> None:
+    server = start_tailor(tmp_path / "data", serve_processes="2")
+    try:
+        (child,) = serving_children(server)
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = serving_children(server)
+            if now and child not in now:
+                break
+            time.sleep(0.2)
+        assert len(now) == 1 and child not in now
+        for _ in range(10):  # every connection is served, whichever process takes it
+            assert "datasetGroups" in server.client("personalize").list_dataset_groups()
+        assert f"Serving child {child} exited (status -9)" in server.log.read_text()
+    finally:
+        server.stop()
 
 
 def test_processes__a_bad_count_is_refused_with_a_reason(tmp_path: Path) -> None:
