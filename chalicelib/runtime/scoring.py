@@ -54,17 +54,11 @@ def _histories(artifact: Artifact, users: np.ndarray, live: list[np.ndarray],
     model = artifact.model
     n_items = model.n_items
     if isinstance(model, SequenceAware):
-        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
-        events = []
-        for user, new in zip(users.tolist(), live, strict=True):
-            past = seq[indptr[user]:indptr[user + 1]] if user >= 0 else seq[:0]
-            past = past[past < n_items]  # an UPDATE version's histories hold new items too
-            events.append(np.concatenate([past, new]) if len(new) else past)
-        ptr = np.zeros(len(events) + 1, dtype=np.int64)
-        np.cumsum([len(e) for e in events], out=ptr[1:])
-        history, last = sequence_histories(
-            ptr, events[0] if len(events) == 1 else np.concatenate(events), n_items,
-            model.half_life)
+        events = [_sequence(artifact, user, new) for user, new in
+                  zip(users.tolist(), live, strict=True)]
+        ptr = np.concatenate([[0], np.cumsum([len(e) for e in events])])
+        history, last = sequence_histories(ptr, np.concatenate(events), n_items,
+                                           model.half_life)
         return history, lambda rows: model.score(_subset(history, rows), last[rows])
     history = _take_rows(artifact.user_items, users)
     if history.shape[1] != n_items:
@@ -115,11 +109,8 @@ def score_users(ctx: Context, artifact: Artifact, user_ids: Sequence[str | None]
     out = np.full((len(users), len(artifact.item_ids)), -np.inf)
     seen = [_NONE] * len(users)
     rows = np.flatnonzero(scored)
-    if len(rows) == len(users):  # every user has a history (a request's one user)
-        out[:, :n_items] = score(rows)
-    elif len(rows):
-        out[rows, :n_items] = score(rows)
     if len(rows):
+        out[rows, :n_items] = score(rows)
         for r in rows.tolist():
             seen[r] = history.indices[history.indptr[r]:history.indptr[r + 1]]
     for r in np.flatnonzero(~scored).tolist():
@@ -138,18 +129,21 @@ def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
         return scores[0], seen[0]
     n_items = model.n_items
     new = live_items(ctx, artifact, user_id)[::-1]
-    user = artifact.user_index.get(user_id, -1)
-    events = new[new < n_items]
-    if user >= 0:
-        indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
-        past = seq[indptr[user]:indptr[user + 1]]
-        past = past[past < n_items]  # an UPDATE version's histories hold new items too
-        events = np.concatenate([past, events]) if len(events) else past
+    events = _sequence(artifact, artifact.user_index.get(user_id, -1), new[new < n_items])
+    out = np.full(len(artifact.item_ids), -np.inf)
     if not len(events):  # no history: popularity and the user's attributes
-        scores, seen = score_users(ctx, artifact, [user_id])
-        return scores[0], seen[0]
+        out[:] = cold_user_scores(ctx, artifact, user_id)
+        return out, _NONE
     history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                        model.half_life)
-    out = np.full(len(artifact.item_ids), -np.inf)
     out[:n_items] = model.score(history, last)[0]
     return out, history.indices
+
+
+def _sequence(artifact: Artifact, user: int, new: np.ndarray) -> np.ndarray:
+    """A sequence model's events of one user, oldest first: the training sequence (user
+    -1: none) then ``new``, the live events."""
+    indptr, seq = artifact.extras["seq_indptr"], artifact.extras["seq_items"]
+    past = seq[indptr[user]:indptr[user + 1]] if user >= 0 else seq[:0]
+    past = past[past < artifact.model.n_items]  # an UPDATE version's hold new items too
+    return np.concatenate([past, new]) if len(new) else past
