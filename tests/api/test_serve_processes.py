@@ -21,6 +21,9 @@ from tests import synthetic
 from tests.conftest import Tailor, build_group, deploy, start_tailor, train
 
 SLOW_POLL = "600"  # seconds: jobs start only if a request wakes the worker
+# The process checks read /proc, and children die with the parent through a Linux prctl.
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
+                                reason="needs Linux (/proc, PR_SET_PDEATHSIG)")
 
 
 class Fresh:
