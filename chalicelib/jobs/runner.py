@@ -156,6 +156,8 @@ _worker_lock = threading.Lock()
 def start_worker(ctx: Context, clock: Callable[[Context], object] | None = None) -> Worker:
     """Start the in-process worker once per process (later calls return it)."""
     global _worker
+    if _worker is not None:  # every request asks: no lock once it runs
+        return _worker
     with _worker_lock:
         if _worker is None:
             _worker = Worker(ctx, clock)
