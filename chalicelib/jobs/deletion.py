@@ -65,10 +65,15 @@ def run(ctx: Context, job: Resource) -> None:
         for old, new, rows in rewritten:
             db.execute("UPDATE segments SET key = ?, rows = ? WHERE key = ?", [new, rows, old])
         for dataset in datasets:
-            deleted += db.execute(
+            gone = db.execute(
                 f"DELETE FROM put_rows WHERE dataset_arn = ? AND (user_id IN ({marks}) OR "
                 f"json_extract(fields, '$.USER_ID') IN ({marks}))",
                 [dataset, *ids, *ids]).rowcount
+            if gone:  # serving's tables of this dataset are keyed by it (filter_data.State)
+                res = ctx.store.one(dataset)
+                res.attrs["_putDeletions"] = res.attrs.get("_putDeletions", 0) + 1
+                ctx.store.save(res)
+            deleted += gone
         res = ctx.store.one(job.arn)
         res.status, res.attrs["numDeleted"] = Status.COMPLETED, deleted
         ctx.store.save(res)

@@ -45,6 +45,8 @@ ARN_SUFFIX = {"Items": "ITEMS", "Users": "USERS", "Actions": "ACTIONS",
 _SEP = "\x1f"
 _STATE = (
     "SELECT (SELECT created FROM resources WHERE arn = ?1), "
+    "(SELECT coalesce(json_extract(attrs, '$._putDeletions'), 0) FROM resources "
+    "WHERE arn = ?1), "
     "(SELECT group_concat(key, char(31)) FROM (SELECT key FROM segments "
     "WHERE dataset_arn = ?1 ORDER BY created, key)), "
     "(SELECT coalesce(max(id), 0) FROM put_rows WHERE dataset_arn = ?1)")
@@ -58,12 +60,15 @@ def dataset_arn(group_arn: str, dataset_type: str) -> str:
 @dataclass(frozen=True)
 class State:
     """A dataset's contents at one moment: bulk segments (oldest first), PUT rows <= put.
-    ``created`` tells a dataset from one deleted and created again under the same ARN."""
+    ``created`` tells a dataset from one deleted and created again under the same ARN;
+    ``deletions`` counts the data deletion jobs that removed PUT rows (not always the
+    newest, so ``put`` alone would not change)."""
 
     arn: str
     created: float | None
     segments: tuple[str, ...]
     put: int
+    deletions: int = 0
 
 
 def state_of(ctx: Context, arn: str) -> State:
@@ -71,8 +76,9 @@ def state_of(ctx: Context, arn: str) -> State:
 
 
 def _read_state(ctx: Context, arn: str) -> State:
-    created, keys, put = ctx.store.db.execute(_STATE, [arn]).fetchone()
-    return State(arn, created, tuple(keys.split(_SEP)) if keys else (), int(put))
+    created, deletions, keys, put = ctx.store.db.execute(_STATE, [arn]).fetchone()
+    return State(arn, created, tuple(keys.split(_SEP)) if keys else (), int(put),
+                 int(deletions or 0))
 
 
 def _remember(found: dict[int, tuple[np.ndarray, np.ndarray]], ids: np.ndarray,
@@ -405,7 +411,7 @@ def events_table(ctx: Context, group_arn: str, dataset_type: str,
     """The group's Interactions / Action_Interactions events up to the last bulk change
     (later PUT rows are read per request by :func:`live_events`)."""
     state = state_of(ctx, dataset_arn(group_arn, dataset_type))
-    key = ("events", state.arn, state.created, state.segments, wanted)
+    key = ("events", state.arn, state.created, state.segments, state.deletions, wanted)
     table: EventsTable = _cached(key, lambda: _build_events(ctx, state, dataset_type, wanted))
     return table
 

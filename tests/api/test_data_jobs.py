@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests import synthetic
-from tests.conftest import Tailor, Workflow, build_group, unique, wait
+from tests.conftest import Tailor, Workflow, build_group, deploy, train, unique, wait
 
 ROLE = "arn:aws:iam::123456789012:role/personalize"
 
@@ -120,3 +120,34 @@ def test_update_dataset(personalize: Any, flow: Workflow) -> None:
     with pytest.raises(personalize.exceptions.InvalidInputException, match="EVENT_TYPE"):
         personalize.update_dataset(datasetArn=flow.dataset_arn,
                                    schemaArn=narrower["schemaArn"])
+
+
+def test_data_deletion_reaches_filters_at_once(personalize: Any, runtime: Any, s3: Any,
+                                               bucket: str, tailor: Tailor) -> None:
+    """A filter on the user's interactions stops seeing a deleted user's streamed events,
+    even when they are not the newest rows of the dataset."""
+    data = synthetic.planted_interactions(n_users=60, n_items=120, per_user=40, seed=22)
+    work = build_group(personalize, s3, bucket, data)
+    tracker = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=work.group_arn)
+    wait(lambda: personalize.describe_event_tracker(
+        eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"])
+    events = tailor.client("personalize-events")
+    clicked = ["i0", "i1", "i2"]
+    for user, items in (("gone", clicked), ("stay", ["i5"])):  # "stay" has the newest row
+        events.put_events(trackingId=tracker["trackingId"], userId=user, sessionId=user,
+                          eventList=[{"eventType": "click", "itemId": i, "sentAt": time.time()}
+                                     for i in items])
+    _, version = train(personalize, work.group_arn, "aws-user-personalization")
+    campaign = deploy(personalize, version)
+    arn = personalize.create_filter(
+        name=unique("f"), datasetGroupArn=work.group_arn,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")')["filterArn"]
+    wait(lambda: personalize.describe_filter(filterArn=arn)["filter"])
+
+    def listed() -> set[str]:
+        return {i["itemId"] for i in runtime.get_recommendations(
+            campaignArn=campaign, userId="gone", numResults=500, filterArn=arn)["itemList"]}
+    assert not listed() & set(clicked)
+    job = _delete(personalize, s3, bucket, work.group_arn, "USER_ID\ngone\n")
+    assert job["status"] == "COMPLETED"
+    assert set(clicked) <= listed()
