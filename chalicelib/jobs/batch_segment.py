@@ -38,7 +38,7 @@ class Segments:
     """Answers segment lines of one job: the model, the users per segment, the filter."""
 
     def __init__(self, ctx: Context, artifact: Artifact, n: int, filter_arn: str | None,
-                 ) -> None:
+                 gone: np.ndarray | None = None) -> None:
         model = artifact.model
         if not isinstance(model, ItemAffinity):
             raise JobFailed(f"The version's model ({artifact.recipe}) makes no segments.")
@@ -50,6 +50,8 @@ class Segments:
         self.columns = {k[len(ATTRIBUTE_PREFIX):]: v for k, v in artifact.extras.items()
                         if k.startswith(ATTRIBUTE_PREFIX)}
         self._masks: dict[tuple[tuple[str, str], ...], np.ndarray | None] = {}
+        # Users a data deletion job removed after the model was trained (spec A.15).
+        self.gone = gone
 
     @property
     def member(self) -> str:
@@ -82,8 +84,10 @@ class Segments:
         chunk: lines usually share them)."""
         key = tuple(sorted(values.items()))
         if key not in self._masks:
-            self._masks[key] = batch.user_filter(self.ctx, self.artifact, self.filter_arn,
-                                                 values)
+            keep = batch.user_filter(self.ctx, self.artifact, self.filter_arn, values)
+            if self.gone is not None:
+                keep = ~self.gone if keep is None else keep & ~self.gone
+            self._masks[key] = keep
         return self._masks[key]
 
     def attribute_users(self, query: str, keep: np.ndarray | None) -> list[str]:
@@ -163,9 +167,26 @@ class Segments:
         return lines, errors
 
 
+def deleted_users(ctx: Context, artifact: Artifact, version: Resource) -> np.ndarray | None:
+    """bool per user of ``artifact``: removed by a data deletion job since ``version`` was
+    created (None: nobody)."""
+    rows = ctx.store.db.execute(
+        "SELECT user_id FROM deleted_users WHERE group_arn = ? AND deleted >= ?",
+        [version.attrs["datasetGroupArn"], version.created]).fetchall()
+    index = artifact.user_index
+    found = [index[user] for (user,) in rows if user in index]
+    if not found:
+        return None
+    gone = np.zeros(len(artifact.user_ids), dtype=bool)
+    gone[found] = True
+    return gone
+
+
 def run(ctx: Context, res: Resource) -> None:
     artifact = batch_io.start(ctx, res)
-    segments = Segments(ctx, artifact, res.attrs["numResults"], res.attrs.get("filterArn"))
+    gone = deleted_users(ctx, artifact, ctx.store.one(res.attrs["solutionVersionArn"]))
+    segments = Segments(ctx, artifact, res.attrs["numResults"], res.attrs.get("filterArn"),
+                        gone)
     limits = res.attrs["_limits"]
     quota = "item_attribute_affinity_queries" if segments.attributes else \
         "item_affinity_queries"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
@@ -74,6 +75,11 @@ def run(ctx: Context, job: Resource) -> None:
                 res.attrs["_putDeletions"] = res.attrs.get("_putDeletions", 0) + 1
                 ctx.store.save(res)
             deleted += gone
+        now = time.time()
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO deleted_users (group_arn, user_id, job_arn, deleted) "
+            "VALUES (?, ?, ?, ?)",
+            [(job.attrs["datasetGroupArn"], user, job.arn, now) for user in ids])
         res = ctx.store.one(job.arn)
         res.status, res.attrs["numDeleted"] = Status.COMPLETED, deleted
         ctx.store.save(res)

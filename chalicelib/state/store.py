@@ -78,6 +78,15 @@ def m003_metric_reports(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE recommendation_sources (tag TEXT PRIMARY KEY, arn TEXT NOT NULL)")
 
 
+@migrations()
+def m004_deleted_users(db: sqlite_utils.Database) -> None:
+    """Users removed by data deletion jobs: segment jobs of models trained before the
+    deletion leave them out (spec A.15)."""
+    db.execute("""CREATE TABLE deleted_users (
+        group_arn TEXT NOT NULL, user_id TEXT NOT NULL, job_arn TEXT NOT NULL,
+        deleted REAL NOT NULL, PRIMARY KEY (group_arn, user_id))""")
+
+
 @dataclass
 class Resource:
     arn: str

@@ -151,3 +151,28 @@ def test_data_deletion_reaches_filters_at_once(personalize: Any, runtime: Any, s
     job = _delete(personalize, s3, bucket, work.group_arn, "USER_ID\ngone\n")
     assert job["status"] == "COMPLETED"
     assert set(clicked) <= listed()
+
+
+def test_data_deletion_removes_users_from_segments_of_older_models(
+        personalize: Any, s3: Any, bucket: str) -> None:
+    """Spec A.15: existing models keep deleted users until retrained, but segment jobs
+    stop returning them."""
+    from tests.api.test_batch import out_url, put_input, read_out, segments
+
+    data = synthetic.planted_interactions(n_users=100, n_items=60, per_user=30, seed=23)
+    work = build_group(personalize, s3, bucket, data)
+    _, version = train(personalize, work.group_arn, "aws-item-affinity")
+
+    def segment() -> list[str]:
+        output = out_url(bucket)
+        job = segments(personalize, version, put_input(s3, bucket, [{"itemId": "i3"}]),
+                       output, numResults=10)
+        assert job["status"] == "ACTIVE", job
+        return read_out(s3, output + "in.json.out")[0]["output"]["recommendedUsers"]
+    before = segment()
+    doomed = before[:2]
+    job = _delete(personalize, s3, bucket, work.group_arn, "USER_ID\n" + "\n".join(doomed))
+    assert job["status"] == "COMPLETED"
+    after = segment()
+    assert len(after) == 10 and not set(after) & set(doomed)
+    assert after[:8] == before[2:]  # the others keep their order
