@@ -10,14 +10,13 @@ snapshot: actions sent with PutActions afterwards count from the next training.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from chalicelib.errors import InvalidInputException
-from chalicelib.runtime import filters
+from chalicelib.runtime import filters, recommend_ids
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model
 from chalicelib.runtime.recommend import wire_score
@@ -121,4 +120,4 @@ def get_action_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str
     chosen = rank(scores, artifact.extras["action_value"], hidden, n)
     return {"actionList": [{"actionId": str(artifact.item_ids[i]), "score": wire_score(scores[i])}
                            for i in chosen],
-            "recommendationId": f"RID-{uuid.uuid4()}"}
+            "recommendationId": recommend_ids.new_id(campaign.arn)}

@@ -119,6 +119,11 @@ def test_get_action_recommendations__defaults_scores_and_limits(
     response = runtime.get_action_recommendations(campaignArn=nba.campaign, userId="u01")
     actions = response["actionList"]
     assert len(actions) == 5 and response["recommendationId"].startswith("RID-")
+    # As GetRecommendations': the 40 characters PutActionInteractions takes back, new per call
+    again = runtime.get_action_recommendations(campaignArn=nba.campaign, userId="u01")
+    assert len(response["recommendationId"]) == 40
+    assert again["recommendationId"] != response["recommendationId"]
+    assert again["recommendationId"][:18] == response["recommendationId"][:18]  # campaign tag
     scores = [a["score"] for a in actions]
     assert all(0.0 <= s <= 1.0 for s in scores) and scores == sorted(scores, reverse=True)
     with pytest.raises(runtime.exceptions.InvalidInputException, match="100"):
