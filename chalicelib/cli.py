@@ -49,7 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        processes = args.processes or from_env().serve_processes  # not settings(): cached
+        processes = args.processes if args.processes is not None else \
+            from_env().serve_processes  # not settings(): cached before the data dir is set
     except ValidationError as exc:
         raise SystemExit(f"Bad setting: {exc}") from None
     if not 1 <= processes <= 64:

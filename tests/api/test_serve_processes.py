@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests import synthetic
-from tests.conftest import Tailor, build_group, deploy, start_tailor, train
+from tests.conftest import ROOT, Tailor, build_group, deploy, start_tailor, train
 
 SLOW_POLL = "600"  # seconds: jobs start only if a request wakes the worker
 # The process checks read /proc, and children die with the parent through a Linux prctl.
@@ -131,3 +133,10 @@ def test_processes__a_child_that_dies_is_replaced(tmp_path: Path) -> None:
 def test_processes__a_bad_count_is_refused_with_a_reason(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="serve_processes|processes"):
         start_tailor(tmp_path / "data", serve_processes="0")
+    for bad in ("0", "65"):
+        done = subprocess.run(
+            [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(tmp_path / bad),
+             "--port", "0", "--s3-port", "0", "--processes", bad],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode != 0
+        assert f"--processes must be between 1 and 64, got {bad}" in done.stderr
