@@ -9,7 +9,9 @@ define the function.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -23,7 +25,7 @@ from chalicelib.errors import (
     UnknownOperationException,
 )
 from chalicelib.protocol import serialize
-from chalicelib.protocol.model import CONTROL, TARGET_PREFIX, Operation, all_operations
+from chalicelib.protocol.model import CONTROL, RUNTIME, TARGET_PREFIX, Operation, all_operations
 from chalicelib.protocol.model import control_operation as _control_operation
 from chalicelib.protocol.validate import validate
 from chalicelib.resources import (
@@ -55,6 +57,12 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     actions, recommenders, metric_attributions, batch_inference_jobs, batch_segment_jobs, filters,
 )
 _READ_ONLY = ("Describe", "List", "Get")
+# One recommendation call at a time per process. The calls are CPU-bound and Python runs
+# one thread at a time anyway, but threads that take turns at every sqlite call and large
+# numpy step also evict each other's data from the CPU caches: 8 threads in one process
+# took 1.5-3x the CPU per GetRecommendations, one at a time about 1.2x
+# (docs/benchmarks.md, "Serving speed").
+_SERVING = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +106,8 @@ def call(ctx: Context, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     if handler is None:
         raise InvalidInputException(
             f"Tailor does not implement {op.name} yet; README.md lists what is implemented.")
-    result = handler(ctx, params)
+    with _SERVING if op.service == RUNTIME else nullcontext():
+        result = handler(ctx, params)
     if op.service == CONTROL and not op.name.startswith(_READ_ONLY):
         ctx.wake()
     return result
