@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chalicelib.config import from_env
+from chalicelib.config import MAX_SERVE_PROCESSES, from_env
 from chalicelib.server import TailorServer
 
 
@@ -53,8 +53,9 @@ def serve(args: argparse.Namespace) -> int:
             from_env().serve_processes  # not settings(): cached before the data dir is set
     except ValidationError as exc:
         raise SystemExit(f"Bad setting: {exc}") from None
-    if not 1 <= processes <= 64:
-        raise SystemExit(f"--processes must be between 1 and 64, got {processes}.")
+    if not 1 <= processes <= MAX_SERVE_PROCESSES:
+        raise SystemExit(f"--processes must be between 1 and {MAX_SERVE_PROCESSES}, "
+                         f"got {processes}.")
     server = TailorServer(args.data_dir, args.host, args.port, args.s3_port,
                           processes=processes)
     server.start()

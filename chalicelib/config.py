@@ -8,6 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+# The most serving processes ``tailor serve`` starts (TAILOR_SERVE_PROCESSES, --processes).
+MAX_SERVE_PROCESSES = 64
+
 
 class Settings(BaseModel):
     """Where Tailor keeps its state and how it names things.
@@ -30,7 +33,7 @@ class Settings(BaseModel):
     inprocess_worker: bool = False
     # ``tailor serve``: processes sharing the listening socket (1 = one process). More
     # processes use more cores for serving calls; each keeps its own model cache.
-    serve_processes: int = Field(default=1, ge=1, le=64)
+    serve_processes: int = Field(default=1, ge=1, le=MAX_SERVE_PROCESSES)
     # The legacy HRNN recipes are no longer offered by AWS; False makes CreateSolution
     # refuse them as the service now does (spec B.2; default: accept, for old code).
     legacy_recipes: bool = True

@@ -137,9 +137,6 @@ class TailorServer:
         self.s3_endpoint = line.strip()
 
     def _start_app(self) -> None:
-        from chalice.config import Config
-        from chalice.local import LocalDevServer
-
         import app as tailor_app
         from chalicelib.jobs import s3_trigger
         from chalicelib.jobs.runner import start_worker
@@ -152,9 +149,7 @@ class TailorServer:
             self._s3_watcher = s3_trigger.start_watcher(ctx, tailor_app.create_import_job)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
-        config = Config.create(chalice_stage="dev", app_name="tailor")
-        self._server = LocalDevServer(_local_app(tailor_app.app), config, self.host, self.port,
-                                      handler_cls=_handler_class())
+        self._server = _dev_server(tailor_app.app, self.host, self.port)
         self.port = self._server.server.server_address[1]
         self.endpoint = f"http://{self.host}:{self.port}"
         if self.processes > 1:
@@ -251,11 +246,20 @@ def _inherited_server(fd: int) -> Any:
     return build
 
 
-def serve_child(listen_fd: int, wake_fd: int, parent_pid: int) -> None:
-    """A serving child: the app on the parent's socket, until the parent stops it."""
+def _dev_server(app: Any, host: str, port: int, server_cls: Any = None) -> Any:
+    """Chalice's ``LocalDevServer`` for the app as ``tailor serve`` runs it (the parent
+    binds ``host:port``; a child passes ``server_cls`` to use the inherited socket)."""
     from chalice.config import Config
     from chalice.local import LocalDevServer
 
+    config = Config.create(chalice_stage="dev", app_name="tailor")
+    extra = {} if server_cls is None else {"server_cls": server_cls}
+    return LocalDevServer(_local_app(app), config, host, port, handler_cls=_handler_class(),
+                          **extra)
+
+
+def serve_child(listen_fd: int, wake_fd: int, parent_pid: int) -> None:
+    """A serving child: the app on the parent's socket, until the parent stops it."""
     _die_with_parent()  # here, not in a preexec_fn: the parent has threads
     if os.getppid() != parent_pid:  # it died before the line above took effect
         return
@@ -266,10 +270,7 @@ def serve_child(listen_fd: int, wake_fd: int, parent_pid: int) -> None:
     from chalicelib.state.context import context
 
     context().wake = lambda: _poke(wake_fd)
-    config = Config.create(chalice_stage="dev", app_name="tailor")
-    server = LocalDevServer(_local_app(tailor_app.app), config, "", 0,
-                            handler_cls=_handler_class(), server_cls=_inherited_server(listen_fd))
-    server.server.serve_forever()
+    _dev_server(tailor_app.app, "", 0, _inherited_server(listen_fd)).server.serve_forever()
 
 
 if __name__ == "__main__":
