@@ -34,6 +34,9 @@ class Settings(BaseModel):
     # ``tailor serve``: processes sharing the listening socket (1 = one process). More
     # processes use more cores for serving calls; each keeps its own model cache.
     serve_processes: int = Field(default=1, ge=1, le=MAX_SERVE_PROCESSES)
+    # Serving remembers the scores of recently served users, per loaded model, up to this
+    # many MiB (0: off); a user's new event makes a new entry.
+    score_cache_mb: float = Field(default=32.0, ge=0)
     # The legacy HRNN recipes are no longer offered by AWS; False makes CreateSolution
     # refuse them as the service now does (spec B.2; default: accept, for old code).
     legacy_recipes: bool = True
@@ -62,6 +65,7 @@ _ENV = {
     "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
     "inprocess_worker": "TAILOR_INPROCESS_WORKER",
     "serve_processes": "TAILOR_SERVE_PROCESSES",
+    "score_cache_mb": "TAILOR_SCORE_CACHE_MB",
     "legacy_recipes": "TAILOR_LEGACY_RECIPES",
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",

@@ -4,7 +4,9 @@ real-time answer for the same user."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +19,60 @@ from chalicelib.state.context import Context
 # How many of a user's newest streamed events extend the history at serving time.
 LIVE_EVENTS = 100
 _NONE = np.zeros(0, dtype=np.int64)
+# What an entry of the score cache costs beside its arrays (key, tuple, dict slot).
+_ENTRY_OVERHEAD = 256
+
+
+class ScoreCache:
+    """Recently served users' scores of one loaded model, least recently used out first
+    once the arrays take more than ``max_bytes``.
+
+    Keyed by the user and the live events the scores were computed from, so a new event
+    simply misses (and the stale entry ages out). The arrays are made read-only: callers
+    share them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, scores: np.ndarray, seen: np.ndarray) -> None:
+        size = scores.nbytes + seen.nbytes + _ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return
+        scores.flags.writeable = seen.flags.writeable = False
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[0].nbytes + old[1].nbytes + _ENTRY_OVERHEAD
+            self._entries[key] = (scores, seen)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (s, v) = self._entries.popitem(last=False)
+                self.bytes -= s.nbytes + v.nbytes + _ENTRY_OVERHEAD
+
+
+def score_cache(ctx: Context, artifact: Artifact) -> ScoreCache | None:
+    """The artifact's score cache (None when ``TAILOR_SCORE_CACHE_MB`` is 0)."""
+    cache = artifact.derived.get("score_cache")
+    if cache is None:
+        max_bytes = int(ctx.settings.score_cache_mb * 2**20)
+        if max_bytes <= 0:
+            return None
+        cache = artifact.derived.setdefault("score_cache", ScoreCache(max_bytes))
+    assert isinstance(cache, ScoreCache)
+    return cache
 
 
 def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
@@ -122,22 +178,36 @@ def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
                ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`score_users` for one request's user: the same numbers (the same history row
     and model call), without the batch bookkeeping, for a sequence model's user with a
-    history; every other case goes through :func:`score_users`."""
+    history; every other case goes through :func:`score_users`.
+
+    A sequence model's scores depend only on the user's events, so they are remembered
+    (:class:`ScoreCache`) under the user and the live events: a user served again before
+    sending a new event is not scored again. The returned arrays may be shared read-only
+    ones."""
     model = artifact.model
     if user_id is None or not isinstance(model, SequenceAware):
         scores, seen = score_users(ctx, artifact, [user_id])
         return scores[0], seen[0]
     n_items = model.n_items
     new = live_items(ctx, artifact, user_id)[::-1]
-    events = _sequence(artifact, artifact.user_index.get(user_id, -1), new[new < n_items])
+    new = new[new < n_items]
+    cache = score_cache(ctx, artifact)
+    key = (user_id, new.tobytes())
+    found = cache.get(key) if cache is not None else None
+    if found is not None:
+        return found
+    events = _sequence(artifact, artifact.user_index.get(user_id, -1), new)
     out = np.full(len(artifact.item_ids), -np.inf)
-    if not len(events):  # no history: popularity and the user's attributes
-        out[:] = cold_user_scores(ctx, artifact, user_id)
+    if not len(events):  # no history: popularity and the user's attributes (not cached:
+        out[:] = cold_user_scores(ctx, artifact, user_id)  # PutUsers may change them)
         return out, _NONE
     history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                        model.half_life)
     out[:n_items] = model.score(history, last)[0]
-    return out, history.indices
+    seen = history.indices
+    if cache is not None:
+        cache.put(key, out, seen)
+    return out, seen
 
 
 def _sequence(artifact: Artifact, user: int, new: np.ndarray) -> np.ndarray:

@@ -159,18 +159,24 @@ def test_campaign_update_switches_version(personalize: Any, runtime: Any,
     assert runtime.get_recommendations(campaignArn=campaign, userId="u1")["itemList"]
 
 
+def _tracking_id(personalize: Any, group: str) -> str:
+    """The group's event tracker (one per group), created by the first test needing it."""
+    found = personalize.list_event_trackers(datasetGroupArn=group)["eventTrackers"]
+    arn = found[0]["eventTrackerArn"] if found else personalize.create_event_tracker(
+        name=unique("t"), datasetGroupArn=group)["eventTrackerArn"]
+    return str(wait(lambda: personalize.describe_event_tracker(
+        eventTrackerArn=arn)["eventTracker"])["trackingId"])
+
+
 def test_new_events_change_recommendations_without_retraining(
         personalize: Any, runtime: Any, tailor: Any, workflow: Workflow,
         personalized: tuple[str, str, str]) -> None:
-    tracker = personalize.create_event_tracker(name=unique("t"),
-                                               datasetGroupArn=workflow.group_arn)
-    wait(lambda: personalize.describe_event_tracker(
-        eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"])
+    tracking_id = _tracking_id(personalize, workflow.group_arn)
     events = tailor.client("personalize-events")
     cluster = 3
     liked = [f"i{i}" for i in range(240) if i % 8 == cluster][:6]
     before = runtime.get_recommendations(campaignArn=personalized[2], userId="newcomer")
-    events.put_events(trackingId=tracker["trackingId"], userId="newcomer", sessionId="s",
+    events.put_events(trackingId=tracking_id, userId="newcomer", sessionId="s",
                       eventList=[{"eventType": "click", "itemId": item, "sentAt": 1.8e9}
                                  for item in liked])
     after = runtime.get_recommendations(campaignArn=personalized[2], userId="newcomer")
@@ -178,6 +184,42 @@ def test_new_events_change_recommendations_without_retraining(
     assert top != [i["itemId"] for i in before["itemList"][:10]]
     assert sum(workflow.data.cluster_of_item[i] == cluster for i in top) >= 8
     assert not set(top) & set(liked)  # no re-consumption in this data: seen items rank last
+
+
+def test_a_known_users_new_event_changes_the_next_answer(
+        personalize: Any, runtime: Any, tailor: Any, workflow: Workflow,
+        personalized: tuple[str, str, str]) -> None:
+    """Serving remembers a user's scores (TAILOR_SCORE_CACHE_MB) until the user sends an
+    event: the same answer while nothing happens, a new one right after an event."""
+    campaign, user = personalized[2], "u7"
+    tracking_id = _tracking_id(personalize, workflow.group_arn)
+
+    def top() -> list[tuple[str, float]]:
+        found = runtime.get_recommendations(campaignArn=campaign, userId=user,
+                                            numResults=20)["itemList"]
+        return [(i["itemId"], i["score"]) for i in found]
+
+    first = top()
+    assert top() == first  # served again: the same items and scores
+    # A filtered call in between reads the same scores and must not alter them.
+    clicked = personalize.create_filter(
+        name=unique("clicked"), datasetGroupArn=workflow.group_arn,
+        filterExpression='INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+    )["filterArn"]
+    wait(lambda: personalize.describe_filter(filterArn=clicked)["filter"])
+    history = {i for u, i in zip(workflow.data.users, workflow.data.items, strict=True)
+               if u == user}
+    filtered = runtime.get_recommendations(campaignArn=campaign, userId=user, numResults=5,
+                                           filterArn=clicked)["itemList"]
+    assert len(filtered) == 5 and {i["itemId"] for i in filtered} <= history
+    assert top() == first
+    picked = first[0][0]
+    tailor.client("personalize-events").put_events(
+        trackingId=tracking_id, userId=user, sessionId="s7",
+        eventList=[{"eventType": "click", "itemId": picked, "sentAt": 1.8e9}])
+    after = top()
+    assert after != first and picked not in [i for i, _ in after[:10]]
+    assert top() == after
 
 
 def test_training_is_deterministic(personalize: Any, runtime: Any, s3: Any,
