@@ -140,9 +140,9 @@ def tailor_command(data_dir: Path, instrument: str | None, out: Path | None) -> 
                                                     *serve]
 
 
-def floor_command(instrument: str | None, out: Path | None) -> list[str]:
+def floor_command(instrument: str | None, out: Path | None, *extra: str) -> list[str]:
     cmd = [sys.executable, "-m", "scripts.bench.floor_server", "--host", "127.0.0.1",
-           "--port", "0"]
+           "--port", "0", *extra]
     if instrument:
         cmd += ["--instrument", instrument, "--instrument-out", str(out)]
     return cmd
