@@ -65,8 +65,11 @@ def _check(shape: Shape, value: Any, path: str) -> None:
         if not isinstance(value, list):
             _fail(path, "Member must be a list")
         _check_length(shape, len(value), path, "have length")
+        item, strings = shape.member, shape.member.type_name == "string"
         for i, member in enumerate(value):
-            _check(shape.member, member, f"{path}.{i + 1}" if path else str(i + 1))
+            # Strings (an inputList of up to 500 ids) are checked without building a path.
+            if not strings or _string_problem(item, member):
+                _check(item, member, f"{path}.{i + 1}" if path else str(i + 1))
     elif kind == "map":
         if not isinstance(value, dict):
             _fail(path, "Member must be a map (JSON object)")
@@ -90,23 +93,40 @@ def _check_structure(shape: Shape, value: Any, path: str) -> None:
 
 
 def _check_string(shape: Shape, value: Any, path: str) -> None:
+    problem = _string_problem(shape, value)
+    if problem:
+        _fail(path, problem)
+
+
+def _string_problem(shape: Shape, value: Any) -> str | None:
+    """The rule a string member breaks, or None."""
     if not isinstance(value, str):
-        _fail(path, "Member must be a string")
-    _check_length(shape, len(value), path, "have length")
+        return "Member must be a string"
+    too = _length_problem(shape, len(value), "have length")
+    if too:
+        return too
     enum = shape.enum
     if enum and value not in enum:
-        _fail(path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        return f"Member must satisfy enum value set: [{', '.join(enum)}]"
     pattern = shape.metadata.get("pattern")
     if pattern and not _pattern(pattern).fullmatch(value):
-        _fail(path, f"Member must satisfy regular expression pattern: {pattern}")
+        return f"Member must satisfy regular expression pattern: {pattern}"
+    return None
 
 
 def _check_length(shape: Shape, length: int, path: str, what: str) -> None:
+    problem = _length_problem(shape, length, what)
+    if problem:
+        _fail(path, problem)
+
+
+def _length_problem(shape: Shape, length: int, what: str) -> str | None:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and length < low:
-        _fail(path, f"Member must {what} greater than or equal to {low}")
+        return f"Member must {what} greater than or equal to {low}"
     if high is not None and length > high:
-        _fail(path, f"Member must {what} less than or equal to {high}")
+        return f"Member must {what} less than or equal to {high}"
+    return None
 
 
 def _check_range(shape: Shape, value: float, path: str) -> None:

@@ -417,7 +417,7 @@ def events_table(ctx: Context, group_arn: str, dataset_type: str,
 
 
 def live_events(ctx: Context, table: EventsTable, user_id: str | None,
-                fields: Sequence[Field]) -> list[tuple[Any, ...]]:
+                fields: Sequence[Field]) -> Sequence[tuple[Any, ...]]:
     """(item id, timestamp, *fields) of the events put after ``table`` was read, newest
     first: the user's (at most ``LIVE_EVENTS``), or everybody's with ``user_id`` None
     (then user id first)."""
@@ -429,10 +429,13 @@ def live_events(ctx: Context, table: EventsTable, user_id: str | None,
             f"SELECT user_id, {head} FROM put_rows WHERE dataset_arn = ? AND id > ? "
             "AND user_id IS NOT NULL ORDER BY id DESC",
             [*paths, table.state.arn, table.state.put]).fetchall()
-    return ctx.store.db.execute(
-        f"SELECT {head} FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
-        "ORDER BY id DESC LIMIT ?",
-        [*paths, table.state.arn, user_id, table.state.put, LIVE_EVENTS]).fetchall()
+    # One user's: remembered until anything is written (Store.memo), so shared: a tuple.
+    return ctx.store.memo(
+        ("live_events", table.state.arn, user_id, table.state.put, head, *paths),
+        lambda: tuple(ctx.store.db.execute(
+            f"SELECT {head} FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
+            "ORDER BY id DESC LIMIT ?",
+            [*paths, table.state.arn, user_id, table.state.put, LIVE_EVENTS])))
 
 
 def is_numeric(f: Field | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from typing import Any
 
@@ -22,7 +23,7 @@ from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model, recommender_model
 from chalicelib.runtime.promotions import Ranked, Ranker
 from chalicelib.runtime.recommenders import use_case_request
-from chalicelib.runtime.scoring import score_user
+from chalicelib.runtime.scoring import USER_MEMO_SIZE, UserMemo, score_user
 from chalicelib.state.context import Context
 from chalicelib.state.store import Resource
 
@@ -53,10 +54,11 @@ def wire_score(value: float) -> float:
 
 
 def raw_scores(ctx: Context, artifact: Artifact, user_id: str | None,
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Model scores over the catalogue for one user, and the items the user has seen
+               ) -> tuple[np.ndarray, np.ndarray, UserMemo | None]:
+    """Model scores over the catalogue for one user, the items the user has seen
     (training history plus the events sent since training; see ``scoring.score_users``,
-    which batch inference jobs call for many users at once)."""
+    which batch inference jobs call for many users at once), and the memo kept with
+    remembered scores (``scoring.score_user``)."""
     return score_user(ctx, artifact, user_id)
 
 
@@ -170,19 +172,40 @@ def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe
         raise InvalidInputException(
             f"userId is required for campaigns of {recipe.name} ({kind}).")
     config = config_of(campaign).get("itemExplorationConfig") or {}
-    raw, seen = raw_scores(ctx, artifact, user_id)
-    return user_ranker(artifact, recipe.explores, config, campaign.arn, user_id, raw, seen)
+    raw, seen, memo = raw_scores(ctx, artifact, user_id)
+    return user_ranker(artifact, recipe.explores, config, campaign.arn, user_id, raw, seen,
+                       memo)
 
 
 def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str], seed: str,
-                user_id: str | None, raw: np.ndarray, seen: np.ndarray) -> Ranker:
+                user_id: str | None, raw: np.ndarray, seen: np.ndarray,
+                memo: UserMemo | None = None) -> Ranker:
     """USER_PERSONALIZATION ranking of one user's raw scores: softmax over the catalogue,
     the no-repeat penalty, the filter, top k, then exploration of allowed cold items
-    (GetRecommendations and batch inference lines both rank through this)."""
-    probs = softmax(raw)
-    key = rank_key(artifact, probs, seen)
+    (GetRecommendations and batch inference lines both rank through this).
+
+    With ``memo`` (the dict kept with a user's remembered scores) an answer is remembered
+    under everything it depends on besides those scores: the seed, the exploration
+    config, ``k``, ``exploring`` and the allowed items (by digest). The draw is seeded, so
+    the same request gets the same list either way; a remembered one is not recomputed."""
+    ranking: list[np.ndarray] = []
+
+    def probs_and_key() -> tuple[np.ndarray, np.ndarray]:
+        if not ranking:
+            probs = softmax(raw)
+            ranking.extend((probs, rank_key(artifact, probs, seen)))
+        return ranking[0], ranking[1]
+
+    setting = (seed, explores, tuple(sorted(exploration.items())))
 
     def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
+        remembered = None
+        if memo is not None:
+            remembered = (setting, k, exploring, _digest(allowed))
+            found = memo.get(remembered)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+        probs, key = probs_and_key()
         idx, _ = top_n(key, k, exclude=None if allowed is None else ~allowed)
         idx = idx[idx >= 0]
         explored = None
@@ -191,8 +214,24 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
             idx = explore_items(artifact, exploration, seed, user_id, probs, seen, idx,
                                 allowed)
             explored = ~member(idx, exploited)
-        return Ranked(idx, probs[idx], explored)
+        ranked = Ranked(idx, probs[idx], explored)
+        if memo is not None:
+            for array in (ranked.idx, ranked.scores, ranked.explored):
+                if array is not None:
+                    array.flags.writeable = False
+            if len(memo) >= USER_MEMO_SIZE:
+                memo.clear()
+            memo[remembered] = ranked
+        return ranked
     return rank
+
+
+def _digest(allowed: np.ndarray | None) -> bytes | None:
+    """A fingerprint of a filter's mask (None: no filter), to remember answers by."""
+    if allowed is None:
+        return None
+    return hashlib.blake2b(np.ascontiguousarray(allowed, dtype=bool).tobytes(),
+                           digest_size=16).digest()
 
 
 def ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:
@@ -347,7 +386,7 @@ def get_personalized_ranking(ctx: Context, params: dict[str, Any]) -> dict[str, 
     ranked: list[dict[str, Any]] = []
     if known:
         idx = np.array([index[i] for i in known])
-        raw, seen = raw_scores(ctx, artifact, params["userId"])
+        raw, seen, _ = raw_scores(ctx, artifact, params["userId"])
         probs = softmax(raw[idx])
         order = np.argsort(-rank_key(artifact, probs, seen, idx), kind="stable")
         ranked = [{"itemId": known[j], "score": wire_score(probs[j])} for j in order]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,48 +20,61 @@ from chalicelib.state.context import Context
 # How many of a user's newest streamed events extend the history at serving time.
 LIVE_EVENTS = 100
 _NONE = np.zeros(0, dtype=np.int64)
-# What an entry of the score cache costs beside its arrays (key, tuple, dict slot).
-_ENTRY_OVERHEAD = 256
+# What an entry of the score cache costs beside its arrays: key, tuple, dict slot, and the
+# answers remembered with it (at most USER_MEMO_SIZE small lists; see recommend.user_ranker).
+_ENTRY_OVERHEAD = 8192
+USER_MEMO_SIZE = 16
+UserMemo = dict[Hashable, Any]
 
 
 class ScoreCache:
     """Recently served users' scores of one loaded model, least recently used out first
-    once the arrays take more than ``max_bytes``.
+    once the entries take more than ``max_bytes``.
 
     Keyed by the user and the live events the scores were computed from, so a new event
     simply misses (and the stale entry ages out). The arrays are made read-only: callers
-    share them."""
+    share them. Each entry also carries a small dict (the user's memo) in which serving
+    keeps answers derived from these scores; it goes when the entry goes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._entries: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray, UserMemo]] = \
+            OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable) -> tuple[np.ndarray, np.ndarray] | None:
+    @staticmethod
+    def _size(scores: np.ndarray, seen: np.ndarray) -> int:
+        return scores.nbytes + seen.nbytes + _ENTRY_OVERHEAD
+
+    def get(self, key: Hashable) -> tuple[np.ndarray, np.ndarray, UserMemo] | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, scores: np.ndarray, seen: np.ndarray) -> None:
-        size = scores.nbytes + seen.nbytes + _ENTRY_OVERHEAD
+    def put(self, key: Hashable, scores: np.ndarray, seen: np.ndarray) -> UserMemo | None:
+        """Keep ``scores`` and ``seen`` (made read-only); returns the entry's memo (None:
+        larger than the whole budget, not kept)."""
+        size = self._size(scores, seen)
         if size > self.max_bytes:
-            return
+            return None
         scores.flags.writeable = seen.flags.writeable = False
+        memo: UserMemo = {}
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self.bytes -= old[0].nbytes + old[1].nbytes + _ENTRY_OVERHEAD
-            self._entries[key] = (scores, seen)
+                self.bytes -= self._size(old[0], old[1])
+            self._entries[key] = (scores, seen, memo)
             self.bytes += size
             while self.bytes > self.max_bytes:
-                _, (s, v) = self._entries.popitem(last=False)
-                self.bytes -= s.nbytes + v.nbytes + _ENTRY_OVERHEAD
+                _, (s, v, _) = self._entries.popitem(last=False)
+                self.bytes -= self._size(s, v)
+        return memo
 
 
 def score_cache(ctx: Context, artifact: Artifact) -> ScoreCache | None:
@@ -81,11 +95,15 @@ def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
     if artifact.live_source is None:
         return np.zeros(0, dtype=np.int64)
     dataset, watermark = artifact.live_source
-    rows = ctx.store.db.execute(
-        "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
-        "ORDER BY id DESC LIMIT ?", [dataset, user_id, watermark, LIVE_EVENTS]).fetchall()
+    # Remembered until anything is written (Store.memo): a quiet user costs no query.
+    items = ctx.store.memo(("live_items", dataset, user_id, watermark), lambda: tuple(
+        r[0] for r in ctx.store.db.execute(
+            "SELECT record_id FROM put_rows WHERE dataset_arn = ? AND user_id = ? AND id > ? "
+            "ORDER BY id DESC LIMIT ?", [dataset, user_id, watermark, LIVE_EVENTS])))
+    if not items:
+        return _NONE
     index = artifact.item_index
-    return np.array([index[r[0]] for r in rows if r[0] in index], dtype=np.int64)
+    return np.array([index[i] for i in items if i in index], dtype=np.int64)
 
 
 def _take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
@@ -175,7 +193,7 @@ def score_users(ctx: Context, artifact: Artifact, user_ids: Sequence[str | None]
 
 
 def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
-               ) -> tuple[np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray, UserMemo | None]:
     """:func:`score_users` for one request's user: the same numbers (the same history row
     and model call), without the batch bookkeeping, for a sequence model's user with a
     history; every other case goes through :func:`score_users`.
@@ -183,11 +201,11 @@ def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
     A sequence model's scores depend only on the user's events, so they are remembered
     (:class:`ScoreCache`) under the user and the live events: a user served again before
     sending a new event is not scored again. The returned arrays may be shared read-only
-    ones."""
+    ones; the third value is the cached entry's memo (None when not cached)."""
     model = artifact.model
     if user_id is None or not isinstance(model, SequenceAware):
         scores, seen = score_users(ctx, artifact, [user_id])
-        return scores[0], seen[0]
+        return scores[0], seen[0], None
     n_items = model.n_items
     new = live_items(ctx, artifact, user_id)[::-1]
     new = new[new < n_items]
@@ -200,14 +218,12 @@ def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
     out = np.full(len(artifact.item_ids), -np.inf)
     if not len(events):  # no history: popularity and the user's attributes (not cached:
         out[:] = cold_user_scores(ctx, artifact, user_id)  # PutUsers may change them)
-        return out, _NONE
+        return out, _NONE, None
     history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                        model.half_life)
     out[:n_items] = model.score(history, last)[0]
     seen = history.indices
-    if cache is not None:
-        cache.put(key, out, seen)
-    return out, seen
+    return out, seen, cache.put(key, out, seen) if cache is not None else None
 
 
 def _sequence(artifact: Artifact, user: int, new: np.ndarray) -> np.ndarray:

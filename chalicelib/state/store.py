@@ -26,8 +26,9 @@ from chalicelib.state.lifecycle import Status, can_move
 
 migrations = Migrations("tailor")
 T = TypeVar("T")
-# Values one thread's memo holds before it starts afresh (see Store.memo).
-MEMO_SIZE = 1024
+# Values one thread's memo holds before it starts afresh (see Store.memo): the serving
+# path's resource rows and masks, and one entry per recently served user.
+MEMO_SIZE = 4096
 
 
 @migrations()

@@ -70,6 +70,14 @@ def test_model_constraints_are_checked_server_side(personalize: Any) -> None:
     assert code == "InvalidInputException"
 
 
+def test_a_bad_list_member_is_named(runtime: Any) -> None:
+    arn = "arn:aws:personalize:us-east-1:123456789012:campaign/none"
+    code, msg = error_of(runtime.get_personalized_ranking, campaignArn=arn, userId="u",
+                         inputList=["i1", "x" * 257, "i3"])
+    assert code == "InvalidInputException"
+    assert "'inputList.2'" in msg and "less than or equal to 256" in msg
+
+
 def test_dataset_group_errors(personalize: Any, workflow: Workflow) -> None:
     name = workflow.group_arn.rsplit("/", 1)[1]
     assert error_of(personalize.create_dataset_group, name=name)[0] == \

@@ -84,3 +84,18 @@ def test_the_same_request_gives_the_same_list(
                                          numResults=10)["itemList"] for _ in range(2)]
     assert lists[0] == lists[1]
     assert 0 < sum(r["itemId"] in NEW_ITEMS for r in lists[0]) <= 5
+
+
+def test_updating_the_exploration_config_changes_the_next_lists(
+        personalize: Any, runtime: Any, explored: tuple[Workflow, str]) -> None:
+    """Serving remembers a user's answers with their scores; a new campaignConfig of the
+    same version must still show at once."""
+    flow, version = explored
+    users = sorted(set(flow.data.users))[5:8]
+    arn = campaign(personalize, version, explorationWeight="0")
+    assert new_items_shown(runtime, arn, users) == [0] * 3
+    personalize.update_campaign(campaignArn=arn, campaignConfig={"itemExplorationConfig": {
+        "explorationWeight": "1", "explorationItemAgeCutOff": "1"}})
+    assert wait(lambda: personalize.describe_campaign(campaignArn=arn)["campaign"][
+        "latestCampaignUpdate"])["status"] == "ACTIVE"
+    assert new_items_shown(runtime, arn, users) == [9] * 3

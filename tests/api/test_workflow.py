@@ -209,9 +209,9 @@ def test_a_known_users_new_event_changes_the_next_answer(
     wait(lambda: personalize.describe_filter(filterArn=clicked)["filter"])
     history = {i for u, i in zip(workflow.data.users, workflow.data.items, strict=True)
                if u == user}
-    filtered = runtime.get_recommendations(campaignArn=campaign, userId=user, numResults=5,
+    filtered = runtime.get_recommendations(campaignArn=campaign, userId=user, numResults=20,
                                            filterArn=clicked)["itemList"]
-    assert len(filtered) == 5 and {i["itemId"] for i in filtered} <= history
+    assert len(filtered) >= 5 and {i["itemId"] for i in filtered} <= history
     assert top() == first
     picked = first[0][0]
     tailor.client("personalize-events").put_events(
