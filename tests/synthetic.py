@@ -49,7 +49,7 @@ def planted_interactions(n_users: int = 400, n_items: int = 240, n_clusters: int
     for u in range(n_users):
         own = np.flatnonzero(item_cluster == user_cluster[u])
         k = rng.integers(per_user // 2, per_user + 1)
-        n_noise = int(round(k * noise))
+        n_noise = round(k * noise)
         p_own = popularity[own] / popularity[own].sum()
         chosen = list(rng.choice(own, size=min(k - n_noise, len(own)), replace=False, p=p_own))
         rest = np.setdiff1d(np.arange(n_items), chosen)

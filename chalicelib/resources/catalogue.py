@@ -347,8 +347,8 @@ _FLOAT_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 def _check_value(algorithm: str, p: HyperParameter, value: Any) -> str:
     where = f"Hyperparameter {p.name!r} of {algorithm}"
-    if not isinstance(value, str):
-        raise ValueError(f"{where} has value {value!r} of type {type(value).__name__}; "
+    if not isinstance(value, str):  # ValueError: callers report every bad value alike
+        raise ValueError(f"{where} has value {value!r} of type {type(value).__name__}; "  # noqa: TRY004
                          f"values must be strings, e.g. {p.default!r}")
     if p.kind == "categorical":
         for allowed in p.values:

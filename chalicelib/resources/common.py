@@ -20,6 +20,8 @@ from chalicelib.state.lifecycle import DELETING, PENDING, Status
 from chalicelib.state.store import Resource
 
 MAX_TAGS = 50
+# The job kinds that read a solution version and a filter while they run.
+BATCH_KINDS = ("batch-inference-job", "batch-segment-job")
 _TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
 
 
@@ -157,3 +159,13 @@ def apply_tags(ctx: Context, arn: str, tags: list[dict[str, str]]) -> None:
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+def busy_batch_job(ctx: Context, key: str, values: list[str]) -> Resource | None:
+    """A batch job still to run or running whose ``attrs[key]`` is one of ``values``
+    (a filter or a solution version it needs), or None."""
+    for value in values:
+        for job in ctx.store.find_by_attr(BATCH_KINDS, key, value):
+            if job.status in PENDING:
+                return job
+    return None

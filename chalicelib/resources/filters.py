@@ -14,11 +14,10 @@ from chalicelib.resources import filter_grammar as grammar
 from chalicelib.resources.schema_rules import DatasetSchema, parse_schema
 from chalicelib.state import arns
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import DELETING, PENDING
+from chalicelib.state.lifecycle import DELETING
 
 KIND = common.Kind("filter", "filterArn", summary_keys=("datasetGroupArn",))
 # Batch jobs that read a filter while they run.
-BATCH_KINDS = ("batch-inference-job", "batch-segment-job")
 
 
 def group_schemas(ctx: Context, group_arn: str) -> dict[str, DatasetSchema]:
@@ -73,10 +72,9 @@ def list_filters(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def delete_filter(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         res = common.require(ctx, KIND, params["filterArn"])
-        busy = [j for j in ctx.store.find_by_attr(BATCH_KINDS, "filterArn", res.arn)
-                if j.status in PENDING]
+        busy = common.busy_batch_job(ctx, "filterArn", [res.arn])
         if busy:
             raise ResourceInUseException(
-                f"Filter {res.arn} is used by {busy[0].arn} ({busy[0].status}); wait for the "
+                f"Filter {res.arn} is used by {busy.arn} ({busy.status}); wait for the "
                 "job to finish before deleting the filter.")
         return common.start_delete(ctx, KIND, res)

@@ -172,6 +172,12 @@ def delete_solution(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             raise ResourceInUseException(
                 f"Solution version {training[0].arn} is {training[0].status}; stop it with "
                 "StopSolutionVersionCreation or wait before deleting the solution.")
+        busy = common.busy_batch_job(ctx, "solutionVersionArn", [v.arn for v in versions])
+        if busy:
+            raise ResourceInUseException(
+                f"{busy.arn} ({busy.status}) uses version {busy.attrs['solutionVersionArn']} "
+                f"of solution {res.arn}; wait for the job to finish before deleting the "
+                "solution.")
         campaigns = ctx.store.find("campaign", parent=res.arn)
         if campaigns:
             raise ResourceInUseException(

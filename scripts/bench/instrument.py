@@ -129,7 +129,7 @@ def summarize(seconds: list[float]) -> dict[str, float]:
     if not len(ms):
         return {"n": 0}
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"n": int(len(ms)), "p50_ms": round(float(p50), 4), "p90_ms": round(float(p90), 4),
+    return {"n": len(ms), "p50_ms": round(float(p50), 4), "p90_ms": round(float(p90), 4),
             "p99_ms": round(float(p99), 4), "mean_ms": round(float(ms.mean()), 4),
             "min_ms": round(float(ms.min()), 4), "max_ms": round(float(ms.max()), 4)}
 

@@ -372,7 +372,8 @@ def latency_phase(env: dict[str, str], floor_endpoint: str, campaigns: dict[str,
 
 def _cmd(args: list[str]) -> str:
     try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(args, capture_output=True, text=True, timeout=10,
+                              check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 

@@ -701,19 +701,28 @@ def test_pending_batch_jobs_quota(app_client: Any, s3: Any, bucket: str) -> None
     for k in range(5):
         call_app(app_client, "CreateBatchInferenceJob", jobName=f"b{k}",
                  solutionVersionArn=version, **io(source, out_url(bucket)))
-    resp = app_client.http.post("/", body=json.dumps({
-        "jobName": "b5", "solutionVersionArn": version, **io(source, out_url(bucket))}),
-        headers={"Content-Type": JSON11,
-                 "X-Amz-Target": "AmazonPersonalize.CreateBatchInferenceJob"})
-    body = json.loads(resp.body)
-    assert resp.status_code == 400 and body["__type"] == "LimitExceededException"
+    status, body = _post(app_client, "CreateBatchInferenceJob", jobName="b5",
+                         solutionVersionArn=version, **io(source, out_url(bucket)))
+    assert status == 400 and body["__type"] == "LimitExceededException"
     assert "TAILOR_QUOTA_PENDING_BATCH_INFERENCE_JOBS" in body["message"]
+    # The jobs need the solution's version: the solution cannot go before they have run.
+    status, body = _post(app_client, "DeleteSolution", solutionArn=solution["solutionArn"])
+    assert status == 400 and body["__type"] == "ResourceInUseException"
+    assert "batch-inference-job" in body["message"] and "wait for the job" in body["message"]
     assert drain_app(app_client) == 5
     job = call_app(app_client, "DescribeBatchInferenceJob",
                    batchInferenceJobArn=arn_of(app_client, "b0"))["batchInferenceJob"]
     assert job["status"] == "ACTIVE"
     call_app(app_client, "CreateBatchInferenceJob", jobName="b5", solutionVersionArn=version,
              **io(source, out_url(bucket)))
+    assert drain_app(app_client) == 1
+    call_app(app_client, "DeleteSolution", solutionArn=solution["solutionArn"])
+
+
+def _post(client: Any, operation: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    resp = client.http.post("/", body=json.dumps(params), headers={
+        "Content-Type": JSON11, "X-Amz-Target": f"AmazonPersonalize.{operation}"})
+    return resp.status_code, json.loads(resp.body)
 
 
 def arn_of(client: Any, name: str) -> str:
