@@ -24,6 +24,7 @@ import numpy as np
 from chalicelib.errors import InvalidInputException
 from chalicelib.runtime import filters
 from chalicelib.runtime.artifacts import Artifact
+from chalicelib.runtime.scoring import UserMemo, mask_digest, remember
 from chalicelib.state.context import Context
 
 # Recommender use cases that cannot promote (spec E.1).
@@ -66,18 +67,37 @@ def check(promotion: dict[str, Any], recipe_name: str) -> tuple[str, int, str]:
 
 def promote(ctx: Context, artifact: Artifact, rank: Ranker, allowed: np.ndarray | None,
             n: int, promotion: dict[str, Any], recipe_name: str, group_arn: str,
-            user_id: str | None, seed: str) -> tuple[Ranked, str]:
-    """The list with its promoted items (``Ranked.promoted``), and the promotion's name."""
+            user_id: str | None, seed: str, memo: UserMemo | None = None,
+            ) -> tuple[Ranked, str]:
+    """The list with its promoted items (``Ranked.promoted``), and the promotion's name.
+    With ``memo`` (the user's, kept with ``rank``'s scores) the list is remembered under
+    the promotion, both filters' masks (by digest), ``n`` and the seed."""
     name, percent, filter_arn = check(promotion, recipe_name)
     chosen = filters.apply_filter(ctx, artifact, filter_arn, promotion.get("filterValues"),
                                   user_id, group_arn=group_arn, what="promotions.1.filterArn")
+    key = None
+    if memo is not None:
+        key = ("promotion", name, percent, mask_digest(chosen), mask_digest(allowed), n, seed)
+        found = memo.get(key)
+        if found is not None:
+            return found, name
+    merged = _merge(rank, chosen, allowed, n, percent, len(artifact.item_ids), f"{seed}|{name}")
+    if memo is not None:
+        remember(memo, key, merged, merged.idx, merged.scores, merged.explored,
+                 merged.promoted)
+    return merged, name
+
+
+def _merge(rank: Ranker, chosen: np.ndarray | None, allowed: np.ndarray | None, n: int,
+           percent: int, n_items: int, seed: str) -> Ranked:
+    """Steps 2-4: the promoted items from ``chosen``, the others from ``allowed``, the
+    promoted ones at positions drawn from ``seed``."""
     top = rank(chosen, promoted_count(n, percent), False)
-    rest_allowed = np.ones(len(artifact.item_ids), dtype=bool) if allowed is None \
-        else allowed.copy()
+    rest_allowed = np.ones(n_items, dtype=bool) if allowed is None else allowed.copy()
     rest_allowed[top.idx] = False
     rest = rank(rest_allowed, n - len(top.idx), True)
     total = len(top.idx) + len(rest.idx)
-    rng = np.random.default_rng(zlib.crc32(f"{seed}|{name}".encode()))
+    rng = np.random.default_rng(zlib.crc32(seed.encode()))
     slots = np.zeros(total, dtype=bool)
     slots[rng.choice(total, size=len(top.idx), replace=False)] = True
     idx = np.empty(total, dtype=np.int64)
@@ -89,4 +109,4 @@ def promote(ctx: Context, artifact: Artifact, rank: Ranker, allowed: np.ndarray 
     if rest.explored is not None:
         merged.explored = np.zeros(total, dtype=bool)
         merged.explored[~slots] = rest.explored
-    return merged, name
+    return merged

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from typing import Any
 
@@ -23,7 +22,7 @@ from chalicelib.runtime.artifacts import Artifact
 from chalicelib.runtime.models import campaign_model, recommender_model
 from chalicelib.runtime.promotions import Ranked, Ranker
 from chalicelib.runtime.recommenders import use_case_request
-from chalicelib.runtime.scoring import USER_MEMO_SIZE, UserMemo, score_user
+from chalicelib.runtime.scoring import UserMemo, mask_digest, remember, score_user
 from chalicelib.state.context import Context
 from chalicelib.state.store import Resource
 
@@ -107,13 +106,13 @@ def get_recommendations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     group, user_id = group_of(campaign), params.get("userId")
     columns = item_metadata.requested(ctx, params.get("metadataColumns"), config_of(campaign),
                                       group, n, "numResults", campaign.arn)
-    rank = _ranker(ctx, campaign, artifact, recipe, params)
+    rank, memo = _ranker(ctx, campaign, artifact, recipe, params)
     allowed = _allowed(ctx, artifact, params, group, excluded)
     promotion, name = (params.get("promotions") or [None])[0], None
     if promotion:
         ranked, name = promotions.promote(
             ctx, artifact, rank, allowed, n, promotion, _served_recipe(campaign, recipe.name),
-            group, user_id, f"{campaign.arn}|{user_id}|{params.get('itemId')}")
+            group, user_id, f"{campaign.arn}|{user_id}|{params.get('itemId')}", memo)
     else:
         ranked = rank(allowed, n, True)
     items = _item_list(artifact, ranked, name, recipe.name)
@@ -158,15 +157,16 @@ def _allowed(ctx: Context, artifact: Artifact, params: dict[str, Any], group: st
 
 
 def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe,
-            params: dict[str, Any]) -> Ranker:
-    """``rank(allowed, k, explore)``: the best ``k`` allowed items of this request."""
+            params: dict[str, Any]) -> tuple[Ranker, UserMemo | None]:
+    """``rank(allowed, k, explore)``: the best ``k`` allowed items of this request; and
+    the memo of the user's remembered scores (None: not remembered)."""
     kind = recipe.serving_type
     if kind == "RELATED_ITEMS":
-        return related_ranker(artifact, params.get("itemId"), recipe.name)
+        return related_ranker(artifact, params.get("itemId"), recipe.name), None
     if isinstance(artifact.model, TrendingNow):
-        return ordered(*_trend(ctx, artifact))
+        return ordered(*_trend(ctx, artifact)), None
     if kind == "POPULAR_ITEMS":
-        return ordered(artifact.popularity_order, None)
+        return ordered(artifact.popularity_order, None), None
     user_id = params.get("userId")
     if not user_id:
         raise InvalidInputException(
@@ -174,7 +174,7 @@ def _ranker(ctx: Context, campaign: Resource, artifact: Artifact, recipe: Recipe
     config = config_of(campaign).get("itemExplorationConfig") or {}
     raw, seen, memo = raw_scores(ctx, artifact, user_id)
     return user_ranker(artifact, recipe.explores, config, campaign.arn, user_id, raw, seen,
-                       memo)
+                       memo), memo
 
 
 def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str], seed: str,
@@ -201,7 +201,7 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
     def rank(allowed: np.ndarray | None, k: int, exploring: bool = True) -> Ranked:
         remembered = None
         if memo is not None:
-            remembered = (setting, k, exploring, _digest(allowed))
+            remembered = (setting, k, exploring, mask_digest(allowed))
             found = memo.get(remembered)
             if found is not None:
                 return found  # type: ignore[no-any-return]
@@ -216,22 +216,9 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
             explored = ~member(idx, exploited)
         ranked = Ranked(idx, probs[idx], explored)
         if memo is not None:
-            for array in (ranked.idx, ranked.scores, ranked.explored):
-                if array is not None:
-                    array.flags.writeable = False
-            if len(memo) >= USER_MEMO_SIZE:
-                memo.clear()
-            memo[remembered] = ranked
+            remember(memo, remembered, ranked, ranked.idx, ranked.scores, ranked.explored)
         return ranked
     return rank
-
-
-def _digest(allowed: np.ndarray | None) -> bytes | None:
-    """A fingerprint of a filter's mask (None: no filter), to remember answers by."""
-    if allowed is None:
-        return None
-    return hashlib.blake2b(np.ascontiguousarray(allowed, dtype=bool).tobytes(),
-                           digest_size=16).digest()
 
 
 def ordered(order: np.ndarray, scores: np.ndarray | None) -> Ranker:

@@ -4,6 +4,7 @@ real-time answer for the same user."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -25,6 +26,25 @@ _NONE = np.zeros(0, dtype=np.int64)
 _ENTRY_OVERHEAD = 8192
 USER_MEMO_SIZE = 16
 UserMemo = dict[Hashable, Any]
+
+
+def mask_digest(mask: np.ndarray | None) -> bytes | None:
+    """A fingerprint of a filter's mask (None: no filter), to remember answers by."""
+    if mask is None:
+        return None
+    return hashlib.blake2b(np.ascontiguousarray(mask, dtype=bool).tobytes(),
+                           digest_size=16).digest()
+
+
+def remember(memo: UserMemo, key: Hashable, value: Any, *arrays: np.ndarray | None) -> None:
+    """Keep ``value`` in a user's memo (started afresh when full); ``arrays`` (its arrays)
+    are made read-only, since every later request shares them."""
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False
+    if len(memo) >= USER_MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 class ScoreCache:

@@ -78,6 +78,21 @@ def test_promotion_share_names_and_order(runtime: Any, shop: Shop,
     assert again == items  # seeded: the same request gives the same list
 
 
+def test_a_repeated_promotion_follows_its_filter_values(runtime: Any, shop: Shop,
+                                                       new_filter: Callable[..., str]) -> None:
+    """A user's answers are remembered with their scores; the promotion's own filter
+    values must still choose the promoted items on every call."""
+    chooser = new_filter("INCLUDE ItemID WHERE Items.BRAND IN ($BRAND)")
+    answers = {}
+    for name in ("acme", "globex", "acme"):
+        items = get(runtime, shop, numResults=10,
+                    promotions=promotion(chooser, 30, BRAND=f'"{name}"'))
+        promoted = [i["itemId"] for i in items if "promotionName" in i]
+        assert len(promoted) == 3 and all(brand(int(i[1:])) == name for i in promoted)
+        answers.setdefault(name, items)
+        assert answers[name] == items  # the same request, the same list
+
+
 def test_promotion_without_request_filter_and_rounding(runtime: Any, shop: Shop,
                                                        new_filter: Callable[..., str]) -> None:
     house = new_filter('INCLUDE ItemID WHERE Items.BRAND IN ("acme")')
