@@ -17,7 +17,6 @@ from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import DELETING
 
 KIND = common.Kind("filter", "filterArn", summary_keys=("datasetGroupArn",))
-# Batch jobs that read a filter while they run.
 
 
 def group_schemas(ctx: Context, group_arn: str) -> dict[str, DatasetSchema]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -188,13 +189,10 @@ def user_ranker(artifact: Artifact, explores: bool, exploration: dict[str, str],
     under everything it depends on besides those scores: the seed, the exploration
     config, ``k``, ``exploring`` and the allowed items (by digest). The draw is seeded, so
     the same request gets the same list either way; a remembered one is not recomputed."""
-    ranking: list[np.ndarray] = []
-
-    def probs_and_key() -> tuple[np.ndarray, np.ndarray]:
-        if not ranking:
-            probs = softmax(raw)
-            ranking.extend((probs, rank_key(artifact, probs, seen)))
-        return ranking[0], ranking[1]
+    @cache
+    def probs_and_key() -> tuple[np.ndarray, np.ndarray]:  # only when not remembered
+        probs = softmax(raw)
+        return probs, rank_key(artifact, probs, seen)
 
     setting = (seed, explores, tuple(sorted(exploration.items())))
 

@@ -113,7 +113,7 @@ def live_items(ctx: Context, artifact: Artifact, user_id: str) -> np.ndarray:
     """Indices of known items the user interacted with through PutEvents after the
     model's training data were read (newest first, at most ``LIVE_EVENTS``)."""
     if artifact.live_source is None:
-        return np.zeros(0, dtype=np.int64)
+        return _NONE
     dataset, watermark = artifact.live_source
     # Remembered until anything is written (Store.memo): a quiet user costs no query.
     items = ctx.store.memo(("live_items", dataset, user_id, watermark), lambda: tuple(
@@ -236,8 +236,10 @@ def score_user(ctx: Context, artifact: Artifact, user_id: str | None,
         return found
     events = _sequence(artifact, artifact.user_index.get(user_id, -1), new)
     out = np.full(len(artifact.item_ids), -np.inf)
-    if not len(events):  # no history: popularity and the user's attributes (not cached:
-        out[:] = cold_user_scores(ctx, artifact, user_id)  # PutUsers may change them)
+    if not len(events):
+        # No history: popularity and the user's attributes. Not remembered, since PutUsers
+        # may change the attributes without an event.
+        out[:] = cold_user_scores(ctx, artifact, user_id)
         return out, _NONE, None
     history, last = sequence_histories(np.array([0, len(events)]), events, n_items,
                                        model.half_life)
