@@ -125,15 +125,51 @@ def typed(f: Field, values: Sequence[object]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-class _Reader:
-    """Reads columns of one dataset state: each bulk segment, then the PUT rows."""
+def _put_rows(ctx: Context, state: State, after: int = 0) -> list[tuple[int, Any]]:
+    """(id, parsed fields) of the state's PUT rows with ids in (``after``, ``state.put``]."""
+    rows = ctx.store.db.execute(
+        "SELECT id, fields FROM put_rows WHERE dataset_arn = ? AND id > ? AND id <= ? "
+        "ORDER BY id", [state.arn, after, state.put]).fetchall()
+    return [(i, json.loads(f)) for i, f in rows]
 
-    def __init__(self, ctx: Context, state: State, schema: DatasetSchema) -> None:
+
+# PutItems / PutUsers rows parsed so far, per dataset incarnation and deletion count: those
+# rows are only ever appended, so a newer state parses only the rows after the last one.
+_records_put: OrderedDict[tuple[str, float | None, int], tuple[tuple[int, ...],
+                                                             tuple[Any, ...]]] = OrderedDict()
+_records_put_lock = threading.Lock()
+
+
+def _appended_rows(ctx: Context, state: State) -> Sequence[Any]:
+    """The parsed PUT rows of a records dataset (Items, Users, Actions) up to ``state``.
+
+    Not for Interactions: PutEvents with a session rewrites its anonymous rows."""
+    key = (state.arn, state.created, state.deletions)
+    with _records_put_lock:
+        ids, rows = _records_put.get(key, ((), ()))
+    last = ids[-1] if ids else 0
+    if last > state.put:  # an older state than the one read last: take its prefix
+        keep = int(np.searchsorted(np.array(ids), state.put, side="right"))
+        return rows[:keep]
+    if last < state.put:
+        new = _put_rows(ctx, state, last)
+        ids, rows = ids + tuple(i for i, _ in new), rows + tuple(r for _, r in new)
+        with _records_put_lock:
+            _records_put[key] = (ids, rows)
+            _records_put.move_to_end(key)
+            while len(_records_put) > TABLES_KEPT:
+                _records_put.popitem(last=False)
+    return rows
+
+
+class _Reader:
+    """Reads columns of one dataset state: each bulk segment, then the PUT rows (``put``:
+    already parsed; default: read them all)."""
+
+    def __init__(self, ctx: Context, state: State, schema: DatasetSchema,
+                 put: Sequence[Any] | None = None) -> None:
         self.ctx, self.state, self.schema = ctx, state, schema
-        rows = ctx.store.db.execute(
-            "SELECT fields FROM put_rows WHERE dataset_arn = ? AND id <= ? ORDER BY id",
-            [state.arn, state.put]).fetchall()
-        self.put = [json.loads(r[0]) for r in rows]
+        self.put = [r for _, r in _put_rows(ctx, state)] if put is None else put
         self.sizes: list[int] | None = None
 
     def columns(self, names: Collection[str]) -> dict[str, np.ndarray]:
@@ -270,7 +306,7 @@ def _build_records(ctx: Context, state: State, dataset_type: str) -> RecordTable
     if schema is None:
         schema = DatasetSchema(dataset_type, (Field(id_field, "string", False),))
         return RecordTable(state, schema, np.zeros(0, str), np.zeros(0, np.int64), None)
-    reader = _Reader(ctx, state, schema)
+    reader = _Reader(ctx, state, schema, _appended_rows(ctx, state))
     ids, rows = _newest_sorted(reader.columns([id_field])[id_field].astype(str))
     return RecordTable(state, schema, ids, rows, reader)
 
