@@ -11,6 +11,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.jobs.lifecycle import JobFailed
+from chalicelib.runtime.filter_data import put_rows_rewritten
 from chalicelib.state.blobs import get_arrays, put_arrays
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
@@ -70,10 +71,8 @@ def run(ctx: Context, job: Resource) -> None:
                 f"DELETE FROM put_rows WHERE dataset_arn = ? AND (user_id IN ({marks}) OR "
                 f"json_extract(fields, '$.USER_ID') IN ({marks}))",
                 [dataset, *ids, *ids]).rowcount
-            if gone:  # serving's tables of this dataset are keyed by it (filter_data.State)
-                res = ctx.store.one(dataset)
-                res.attrs["_putDeletions"] = res.attrs.get("_putDeletions", 0) + 1
-                ctx.store.save(res)
+            if gone:
+                put_rows_rewritten(ctx, dataset)
             deleted += gone
         now = time.time()
         db.conn.executemany(

@@ -19,6 +19,7 @@ from chalicelib.errors import (
 )
 from chalicelib.resources.schema_rules import DatasetSchema, parse_schema
 from chalicelib.runtime import records
+from chalicelib.runtime.filter_data import put_rows_rewritten
 from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
@@ -84,9 +85,12 @@ def _insert(ctx: Context, dataset: Resource, rows: list[dict[str, Any]],
     users = row_users or [user_id] * len(rows)
     with ctx.store.transaction() as db:
         if user_id and session_id:  # anonymous events of this session now belong to the user
-            db.execute("UPDATE put_rows SET user_id = ?, fields = json_set(fields, "
-                       "'$.USER_ID', ?) WHERE dataset_arn = ? AND session_id = ? AND "
-                       "user_id IS NULL", [user_id, user_id, dataset.arn, session_id])
+            linked = db.execute(
+                "UPDATE put_rows SET user_id = ?, fields = json_set(fields, '$.USER_ID', ?) "
+                "WHERE dataset_arn = ? AND session_id = ? AND user_id IS NULL",
+                [user_id, user_id, dataset.arn, session_id]).rowcount
+            if linked:
+                put_rows_rewritten(ctx, dataset.arn)
         db.conn.executemany(
             "INSERT INTO put_rows (dataset_arn, user_id, session_id, record_id, ts, fields, "
             "created) VALUES (?, ?, ?, ?, ?, ?, ?)",

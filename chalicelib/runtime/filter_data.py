@@ -61,14 +61,23 @@ def dataset_arn(group_arn: str, dataset_type: str) -> str:
 class State:
     """A dataset's contents at one moment: bulk segments (oldest first), PUT rows <= put.
     ``created`` tells a dataset from one deleted and created again under the same ARN;
-    ``deletions`` counts the data deletion jobs that removed PUT rows (not always the
-    newest, so ``put`` alone would not change)."""
+    ``deletions`` counts the times PUT rows changed other than by being appended (a data
+    deletion job removed some, PutEvents gave a session's anonymous events their user):
+    then ``put`` alone would not change (see :func:`put_rows_rewritten`)."""
 
     arn: str
     created: float | None
     segments: tuple[str, ...]
     put: int
     deletions: int = 0
+
+
+def put_rows_rewritten(ctx: Context, arn: str) -> None:
+    """Count a change to dataset ``arn``'s PUT rows that is not an append (inside the
+    write's transaction), so serving's tables of it are built again."""
+    dataset = ctx.store.one(arn)
+    dataset.attrs["_putDeletions"] = dataset.attrs.get("_putDeletions", 0) + 1
+    ctx.store.save(dataset)
 
 
 def state_of(ctx: Context, arn: str) -> State:

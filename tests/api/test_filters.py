@@ -21,6 +21,7 @@ from tests.api import shop_data
 from tests.api.shop_data import Shop, brand, genre, make_filter, price, props, year
 from tests.conftest import (
     Tailor,
+    build_group,
     create_dataset,
     deploy,
     import_csv,
@@ -29,6 +30,7 @@ from tests.conftest import (
     unique,
     wait,
 )
+from tests.synthetic import planted_interactions
 
 UP, PR = "aws-user-personalization", "aws-personalized-ranking"
 POP, SIMS = "aws-popularity-count", "aws-sims"
@@ -527,3 +529,31 @@ def test_newest_per_type__a_filter_reads_100_events_per_user_and_type() -> None:
     stamps = np.concatenate([np.arange(150), [5, 6, 7]])
     kept = filter_data.newest_per_type(users, types, stamps, limit=60)
     assert sorted(kept.tolist()) == list(range(30, 150)) + [150, 151, 152]
+
+
+def test_a_session_given_its_user_reaches_an_interactions_filter(
+        tailor: Tailor, personalize: Any, runtime: Any, s3: Any, bucket: str) -> None:
+    """Anonymous events of a session belong to the user once a call names both; a filter
+    table built while they were anonymous must see them then (it is built again)."""
+    flow = build_group(personalize, s3, bucket, planted_interactions(n_users=120, seed=8))
+    campaign = deploy(personalize, train(personalize, flow.group_arn,
+                                         "aws-popularity-count")[1])
+    tracker = personalize.create_event_tracker(name=unique("t"),
+                                               datasetGroupArn=flow.group_arn)
+    tracking_id = wait(lambda: personalize.describe_event_tracker(
+        eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"])["trackingId"]
+    bought = make_filter(personalize, flow.group_arn,
+                         'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
+    user, events = "u7", tailor.client("personalize-events")
+
+    def top(**params: str) -> list[str]:
+        return [i["itemId"] for i in runtime.get_recommendations(
+            campaignArn=campaign, userId=user, numResults=10, **params)["itemList"]]
+
+    first = top()[0]  # no filter yet: its table is built after the anonymous event
+    events.put_events(trackingId=tracking_id, sessionId="s-anon", eventList=[
+        {"eventType": "purchase", "itemId": first, "sentAt": time.time()}])
+    assert top(filterArn=bought)[0] == first  # still anonymous: not this user's purchase
+    events.put_events(trackingId=tracking_id, userId=user, sessionId="s-anon", eventList=[
+        {"eventType": "click", "itemId": first, "sentAt": time.time()}])
+    assert first not in top(filterArn=bought)
