@@ -16,6 +16,7 @@ PUT row), so an import or a PutItems call gives the next request a fresh table.
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import threading
@@ -152,14 +153,14 @@ _records_put_lock = threading.Lock()
 def _appended_rows(ctx: Context, state: State) -> Sequence[Any]:
     """The parsed PUT rows of a records dataset (Items, Users, Actions) up to ``state``.
 
-    Not for Interactions: PutEvents with a session rewrites its anonymous rows."""
+    Not for Interactions, whose tables are built only on bulk changes and whose PUT rows
+    (every streamed event) would stay parsed in memory for little gain."""
     key = (state.arn, state.created, state.deletions)
     with _records_put_lock:
         ids, rows = _records_put.get(key, ((), ()))
     last = ids[-1] if ids else 0
     if last > state.put:  # an older state than the one read last: take its prefix
-        keep = int(np.searchsorted(np.array(ids), state.put, side="right"))
-        return rows[:keep]
+        return rows[:bisect.bisect_right(ids, state.put)]
     if last < state.put:
         new = _put_rows(ctx, state, last)
         ids, rows = ids + tuple(i for i, _ in new), rows + tuple(r for _, r in new)
