@@ -16,6 +16,7 @@ from chalicelib.protocol import dispatch
 from chalicelib.protocol.model import rest_routes
 from chalicelib.protocol.serialize import JSON_11, REST_JSON
 from chalicelib.resources import auto_training
+from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.context import context as _context
 
@@ -43,13 +44,12 @@ def control_plane() -> object:
     """AWS JSON 1.1: POST / with X-Amz-Target: AmazonPersonalize.<Operation>."""
     request = app.current_request
     target = request.headers.get("x-amz-target")
-    return dispatch.handle(context(), partial(dispatch.control_operation, target),
-                           request.raw_body)
+    return dispatch.handle(context(), partial(dispatch.control_operation, target), request)
 
 
 def _rest_view(path: str) -> object:
     op = rest_routes()[path]
-    return lambda: dispatch.handle(context(), lambda: op, app.current_request.raw_body)
+    return lambda: dispatch.handle(context(), lambda: op, app.current_request)
 
 
 # personalize-runtime and personalize-events: POST /recommendations, /events, ...
@@ -59,9 +59,11 @@ for _path in rest_routes():
 
 
 def create_import_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """CreateDatasetImportJob on the API's own path (validation, quotas): S3 imports use it."""
+    """CreateDatasetImportJob on the API's own path (validation, quotas), in the account
+    and region of the dataset: S3 imports use it."""
     op = dispatch.control_operation("AmazonPersonalize.CreateDatasetImportJob")
-    return dispatch.call(ctx, op, params)
+    with arns.scoped(arns.scope_of(params["datasetArn"])):
+        return dispatch.call(ctx, op, params)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

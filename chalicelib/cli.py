@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from chalicelib.config import MAX_SERVE_PROCESSES, from_env
-from chalicelib.server import TailorServer
+from chalicelib.server import TailorServer, is_loopback
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--processes", type=int, default=None,
                        help="serving processes sharing the port, to use more cores "
                             "(default $TAILOR_SERVE_PROCESSES or 1)")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="accept unsigned requests from anyone, as one default account "
+                            "(throwaway tests only; refused with a non-loopback --host)")
     serve.add_argument("--json", action="store_true",
                        help="print the client environment as one JSON line (for scripts)")
     return parser
@@ -56,8 +59,11 @@ def serve(args: argparse.Namespace) -> int:
     if not 1 <= processes <= MAX_SERVE_PROCESSES:
         raise SystemExit(f"--processes must be between 1 and {MAX_SERVE_PROCESSES}, "
                          f"got {processes}.")
+    if args.no_auth and not is_loopback(args.host):
+        raise SystemExit(f"--no-auth lets anyone who reaches Tailor in; it is refused with "
+                         f"--host {args.host}. Serve on 127.0.0.1, or keep auth on.")
     server = TailorServer(args.data_dir, args.host, args.port, args.s3_port,
-                          processes=processes)
+                          processes=processes, auth=not args.no_auth)
     server.start()
     env = server.env()
     if args.json:
@@ -68,6 +74,11 @@ def serve(args: argparse.Namespace) -> int:
         print("Export these in the shell of your boto3 program:\n")
         for key, value in env.items():
             print(f"export {key}={value}")
+        if "AWS_ACCESS_KEY_ID" not in env:
+            print("# and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: a key of "
+                  f"{os.environ['TAILOR_CREDENTIALS']}")
+        elif not server.auth:
+            print("# --no-auth: any caller is accepted, as the default account")
         print("\nCtrl-C stops Tailor.", flush=True)
     while not stop.wait(1.0):
         pass

@@ -24,6 +24,11 @@ class Settings(BaseModel):
     artifacts: str | None = None
     region: str = "us-east-1"
     account_id: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    # Requests must be signed (AWS Signature Version 4) with a key of ``credentials``;
+    # False (``tailor serve --no-auth``) accepts anything as the default account.
+    auth: bool = True
+    # The JSON file of accepted access keys and their accounts (protocol/credentials.py).
+    credentials: Path | None = None
     # Seconds between queue polls of the in-process worker (it is also woken on enqueue).
     worker_poll_seconds: float = 0.5
     # Jobs cut off by a crash are resumed this many times before they fail.
@@ -61,6 +66,8 @@ _ENV = {
     "artifacts": "TAILOR_ARTIFACTS",
     "region": "TAILOR_REGION",
     "account_id": "TAILOR_ACCOUNT_ID",
+    "auth": "TAILOR_AUTH",
+    "credentials": "TAILOR_CREDENTIALS",
     "worker_poll_seconds": "TAILOR_WORKER_POLL_SECONDS",
     "max_job_attempts": "TAILOR_MAX_JOB_ATTEMPTS",
     "inprocess_worker": "TAILOR_INPROCESS_WORKER",

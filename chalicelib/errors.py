@@ -14,6 +14,8 @@ class PersonalizeError(Exception):
 
     code = "InternalFailure"
     status = 400
+    # The status on the REST-JSON APIs when botocore's model does not give one.
+    rest_status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -66,6 +68,29 @@ class SerializationException(PersonalizeError):
     """Not modelled by Personalize; what AWS answers for a body that is not JSON."""
 
     code = "SerializationException"
+
+
+class AuthenticationError(PersonalizeError):
+    """A request refused before it reaches an operation: not modelled by Personalize but
+    answered by every AWS endpoint (400 on AWS JSON, 403 on REST-JSON)."""
+
+    rest_status = 403
+
+
+class MissingAuthenticationTokenException(AuthenticationError):
+    code = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignatureException(AuthenticationError):
+    code = "IncompleteSignatureException"
+
+
+class UnrecognizedClientException(AuthenticationError):
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(AuthenticationError):
+    code = "InvalidSignatureException"
 
 
 class InternalFailure(PersonalizeError):

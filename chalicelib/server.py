@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import ipaddress
 import logging
 import os
 import signal
@@ -29,9 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config import from_env
+from chalicelib.protocol import credentials
+from chalicelib.protocol.credentials import Credential
+
 log = logging.getLogger(__name__)
+# What an unauthenticated Tailor (--no-auth) prints and its own AWS clients use.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_DEFAULT_REGION": "us-east-1"}
+# The credentials file tailor serve creates in the data dir when TAILOR_CREDENTIALS is unset.
+CREDENTIALS_FILE = "credentials.json"
 
 
 def port_free(host: str, port: int) -> bool:
@@ -43,8 +51,12 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
-    """The variables an unmodified boto3 program needs to talk to this Tailor."""
+def client_env(endpoint: str, s3_endpoint: str, region: str,
+               key: tuple[str, str] | None = None) -> dict[str, str]:
+    """The variables an unmodified boto3 program needs to talk to this Tailor; ``key``
+    is the access key and secret to sign with (None: the dummy ones of --no-auth)."""
+    creds = DUMMY_CREDENTIALS if key is None else {
+        "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1]}
     return {
         "AWS_ENDPOINT_URL_PERSONALIZE": endpoint,
         "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": endpoint,
@@ -52,8 +64,33 @@ def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
         "AWS_ENDPOINT_URL_IAM": s3_endpoint,
         "AWS_ENDPOINT_URL_STS": s3_endpoint,
-        **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": region,
     }
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare_credentials(data_dir: Path, account_id: str) -> tuple[Path, Credential | None]:
+    """The credentials file to use (``TAILOR_CREDENTIALS``, else ``<data dir>/
+    credentials.json``, created with one random key on first start) and, for the
+    created file, its key. Exits with the reason if the file cannot be used."""
+    named = os.environ.get("TAILOR_CREDENTIALS")
+    path = Path(named) if named else data_dir / CREDENTIALS_FILE
+    try:
+        if not named and not path.exists():
+            log.info("created %s with a new access key for account %s", path, account_id)
+            credentials.generate(path, account_id)
+        found = credentials.read(path)
+    except (OSError, credentials.CredentialsError) as exc:
+        raise SystemExit(str(exc)) from None
+    return path.resolve(), None if named else found.credentials[0]
 
 
 def _die_with_parent() -> None:
@@ -102,6 +139,10 @@ class TailorServer:
     s3_port: int = 8001
     worker: bool = True
     processes: int = 1
+    # Requests must be signed with a key of the credentials file (False: --no-auth).
+    auth: bool = True
+    # The key printed in the export lines (the one tailor serve created), if any.
+    key: Credential | None = None
     endpoint: str = ""
     s3_endpoint: str = ""
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -114,6 +155,10 @@ class TailorServer:
                 raise SystemExit(f"Port {port} for {name} is taken; choose another "
                                  "(--port / --s3-port) or stop what uses it.")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["TAILOR_AUTH"] = "1" if self.auth else "0"
+        if self.auth:
+            path, self.key = prepare_credentials(self.data_dir, from_env().account_id)
+            os.environ["TAILOR_CREDENTIALS"] = str(path)
         self._start_moto()
         os.environ["TAILOR_DATA_DIR"] = str(self.data_dir.resolve())
         for key, value in DUMMY_CREDENTIALS.items():
@@ -196,7 +241,13 @@ class TailorServer:
     def env(self) -> dict[str, str]:
         from chalicelib.config import settings
 
-        return client_env(self.endpoint, self.s3_endpoint, settings().region)
+        """The client environment; with a credentials file of the user's
+        (``TAILOR_CREDENTIALS``), without the key and secret: they are the user's to give."""
+        key = None if self.key is None else (self.key.accessKeyId, self.key.secretAccessKey)
+        env = client_env(self.endpoint, self.s3_endpoint, settings().region, key)
+        if self.auth and self.key is None:
+            del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        return env
 
     def stop(self) -> None:
         watcher = getattr(self, "_s3_watcher", None)

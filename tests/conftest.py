@@ -19,7 +19,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from chalice.test import Client
 
 from tests import synthetic
@@ -44,7 +47,8 @@ class Tailor:
                "s3": "AWS_ENDPOINT_URL_S3"}[service]
         return boto3.session.Session().client(
             service, endpoint_url=self.env[key], region_name=self.env["AWS_DEFAULT_REGION"],
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             config=Config(retries={"max_attempts": 1}))
 
     def stop(self, kill: bool = False) -> None:
@@ -53,21 +57,33 @@ class Tailor:
             self.proc.wait(timeout=20)
 
 
-def start_tailor(data_dir: Path, s3_port: int = 0, **settings: str) -> Tailor:
-    """Run ``tailor serve`` on free ports; ``settings`` become TAILOR_<NAME> variables."""
+def start_tailor(data_dir: Path, s3_port: int = 0, flags: tuple[str, ...] = (),
+                 **settings: str) -> Tailor:
+    """Run ``tailor serve`` on free ports; ``settings`` become TAILOR_<NAME> variables,
+    ``flags`` more command-line arguments."""
     log = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAILOR_"))}
     env["TAILOR_WORKER_POLL_SECONDS"] = "0.2"
     env.update({f"TAILOR_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(data_dir),
-         "--port", "0", "--s3-port", str(s3_port), "--json"],
+         "--port", "0", "--s3-port", str(s3_port), "--json", *flags],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line:
         proc.wait(timeout=10)
         raise RuntimeError(f"tailor serve did not start:\n{log.read_text()}")
     return Tailor(data_dir, proc, json.loads(line), log)
+
+
+def sign(env: dict[str, str], method: str, url: str, body: bytes,
+         headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` plus a SigV4 signature with the key of ``env`` (a raw request as an SDK
+    would send it, for tests that go below boto3)."""
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]),
+              "personalize", env["AWS_DEFAULT_REGION"]).add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture(scope="session")
@@ -221,6 +237,7 @@ def app_client(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setenv("TAILOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TAILOR_INPROCESS_WORKER", "0")
+    monkeypatch.setenv("TAILOR_AUTH", "0")  # chalice.test.Client does not sign
     for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                 "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(key, tailor.env[key])

@@ -77,7 +77,7 @@ def item_data(job: TrainingJob) -> ItemData | None:
     """The dataset group's Items records and usable fields (those with data: a field added
     by UpdateDataset has none until records carry it); None without Items data."""
     group = job.ctx.store.one(job.version.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, "ITEMS")
+    arn = arns.dataset(group.arn, "ITEMS")
     if job.ctx.store.get(arn) is None:
         return None
     columns = dataset_columns(job.ctx, arn)

@@ -117,10 +117,9 @@ def _exclusions(ctx: Context, version: Resource, case: UseCase, item_ids: np.nda
 
 def fingerprint(ctx: Context, group_arn: str) -> str:
     """Changes whenever data is imported, streamed or deleted in the group's datasets."""
-    name = group_arn.rsplit("/", 1)[1]
     parts = []
     for kind in _DATASETS:
-        arn = arns.arn("dataset", name, kind)
+        arn = arns.dataset(group_arn, kind)
         if ctx.store.get(arn) is not None:
             found = dataset_parts(ctx, arn)
             parts.append([kind, list(found.segment_keys), found.put_upto])

@@ -63,7 +63,7 @@ def normalize_event_types(values: np.ndarray) -> np.ndarray:
 def load_actions(job: TrainingJob) -> dict[str, np.ndarray]:
     """The Actions dataset's columns sorted by ACTION_ID; JobFailed when there are none."""
     group = job.ctx.store.one(job.version.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, "ACTIONS")
+    arn = arns.dataset(group.arn, "ACTIONS")
     cols = dataset_columns(job.ctx, arn) if job.ctx.store.get(arn) else None
     if cols is None or len(cols["ACTION_ID"]) == 0:
         raise JobFailed(f"aws-next-best-action needs an Actions dataset with at least one "

@@ -57,7 +57,7 @@ def attribute_fields(job: TrainingJob) -> tuple[str, list[Field]]:
     Raises JobFailed when the group has no Items dataset or it has no usable field.
     """
     group = job.ctx.store.one(job.version.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, "ITEMS")
+    arn = arns.dataset(group.arn, "ITEMS")
     needs = (f"{job.recipe.name} needs an Items dataset with at least one metadata field "
              "that is neither textual nor reserved (a categorical, numeric or boolean field)")
     if job.ctx.store.get(arn) is None:

@@ -154,7 +154,7 @@ def load_events(ctx: Context, version: Resource, dataset_type: str = "INTERACTIO
     time); ``Events.columns`` reads the others, from the same segments, on first use.
     """
     group = ctx.store.one(version.attrs["datasetGroupArn"])
-    dataset_arn = arns.arn("dataset", group.name, dataset_type)
+    dataset_arn = arns.dataset(group.arn, dataset_type)
     if ctx.store.get(dataset_arn) is None:
         return None
     parts = dataset_parts(ctx, dataset_arn)

@@ -26,7 +26,7 @@ USER_METADATA_RECIPES = frozenset({
 
 def users_dataset(ctx: Context, version: Resource) -> str | None:
     group = ctx.store.one(version.attrs["datasetGroupArn"])
-    arn = arns.arn("dataset", group.name, "USERS")
+    arn = arns.dataset(group.arn, "USERS")
     return arn if ctx.store.get(arn) else None
 
 

@@ -21,10 +21,11 @@ from chalice import Response
 
 from chalicelib.errors import (
     InvalidInputException,
+    PersonalizeError,
     SerializationException,
     UnknownOperationException,
 )
-from chalicelib.protocol import serialize
+from chalicelib.protocol import auth, serialize
 from chalicelib.protocol.model import CONTROL, RUNTIME, TARGET_PREFIX, Operation, all_operations
 from chalicelib.protocol.model import control_operation as _control_operation
 from chalicelib.protocol.validate import validate
@@ -48,6 +49,7 @@ from chalicelib.resources import (
     tags,
 )
 from chalicelib.runtime import actions, events, recommend
+from chalicelib.state import arns
 from chalicelib.state.context import Context
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
@@ -113,18 +115,25 @@ def call(ctx: Context, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None) -> Response:
-    """Parse, validate, run and serialize one request; every error becomes a wire error.
+def handle(ctx: Context, resolve: Callable[[], Operation], request: Any) -> Response:
+    """Authenticate, parse, validate, run and serialize one request (a Chalice request);
+    every error becomes a wire error.
 
     ``resolve`` names the operation (it raises for an unknown X-Amz-Target, so that
-    error is serialized like any other).
+    error is serialized like any other). The operation runs in the caller's account and
+    region (``arns.scoped``).
     """
-    service, rest = CONTROL, False
     try:
-        op = resolve()
-        service, rest = op.service, op.rest
-        with ctx.store.request():
-            found = call(ctx, op, _parse(body))
+        op: Operation | PersonalizeError = resolve()
+    except PersonalizeError as exc:
+        op = exc
+    service, rest = (op.service, op.rest) if isinstance(op, Operation) else (CONTROL, False)
+    try:
+        scope = auth.authenticate(ctx.settings, request)  # before anything else, as AWS
+        if not isinstance(op, Operation):
+            raise op
+        with ctx.store.request(), arns.scoped(scope):
+            found = call(ctx, op, _parse(request.raw_body))
         return serialize.result(found, rest)
     except Exception as exc:  # noqa: BLE001 - the one place errors become responses
         return serialize.error(exc, service, rest)

@@ -51,12 +51,14 @@ def rest_routes() -> dict[str, Operation]:
     return routes
 
 
-def error_status(service: str, code: str) -> int:
-    """The HTTP status botocore's model gives an error shape (400 when it gives none)."""
+def error_status(service: str, code: str, default: int = 400) -> int:
+    """The HTTP status botocore's model gives an error shape (``default`` when it gives
+    none)."""
     model = service_model(service)
     if code in model.shape_names:
-        return int(model.shape_for(code).metadata.get("error", {}).get("httpStatusCode", 400))
-    return 400
+        return int(model.shape_for(code).metadata.get("error", {}).get("httpStatusCode",
+                                                                           default))
+    return default
 
 
 def all_operations() -> list[Operation]:

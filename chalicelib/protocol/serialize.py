@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 from chalice import Response
@@ -21,11 +22,15 @@ def _dumps(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+def _headers(rest: bool, **more: str) -> dict[str, str]:
+    """Every response names itself (boto3's ResponseMetadata.RequestId, the JavaScript
+    SDK's $metadata.requestId)."""
+    return {"Content-Type": REST_JSON if rest else JSON_11,
+            "x-amzn-RequestId": str(uuid.uuid4()), **more}
+
+
 def result(body: dict[str, Any], rest: bool) -> Response:
-    return Response(
-        body=_dumps(body), status_code=200,
-        headers={"Content-Type": REST_JSON if rest else JSON_11},
-    )
+    return Response(body=_dumps(body), status_code=200, headers=_headers(rest))
 
 
 def error(exc: BaseException, service: str, rest: bool) -> Response:
@@ -33,9 +38,9 @@ def error(exc: BaseException, service: str, rest: bool) -> Response:
     if not isinstance(exc, PersonalizeError):
         log.exception("internal failure", exc_info=exc)
         exc = InternalFailure("Tailor hit an internal error; the server log has the details.")
-    status = error_status(service, exc.code) if rest and exc.status < 500 else exc.status
+    status = (error_status(service, exc.code, exc.rest_status) if rest and exc.status < 500
+              else exc.status)
     return Response(
         body=_dumps({"__type": exc.code, "message": exc.message}),
-        status_code=status,
-        headers={"Content-Type": REST_JSON if rest else JSON_11, "x-amzn-ErrorType": exc.code},
+        status_code=status, headers=_headers(rest, **{"x-amzn-ErrorType": exc.code}),
     )

@@ -38,7 +38,7 @@ def create_dataset(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"Schema {schema.arn} has domain {schema_domain or 'none'} but dataset group "
                 f"{group.arn} has domain {group_domain or 'none'}; they must match.")
         common.check_name_free(ctx, KIND, name)
-        arn = arns.arn(KIND.name, group.name, suffix)
+        arn = arns.dataset(group.arn, suffix)
         if ctx.store.get(arn):
             raise ResourceAlreadyExistsException(
                 f"Dataset group {group.arn} already has a {canonical} dataset ({arn}).")

@@ -27,10 +27,10 @@ def create_event_tracker(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
                 f"Dataset group {group.arn} already has event tracker {existing[0].arn}; a "
                 "dataset group has at most one.")
         tracking_id = str(uuid.uuid4())
+        arn = arns.arn(KIND.name, name)
         attrs = {"datasetGroupArn": group.arn, "trackingId": tracking_id,
-                 "accountId": ctx.settings.account_id}
-        res = common.create(ctx, KIND, arns.arn(KIND.name, name), name, group.arn, attrs,
-                            params.get("tags"))
+                 "accountId": arns.parse(arn).account}  # type: ignore[union-attr]
+        res = common.create(ctx, KIND, arn, name, group.arn, attrs, params.get("tags"))
     return {"eventTrackerArn": res.arn, "trackingId": tracking_id}
 
 

@@ -39,7 +39,7 @@ _TIME_COLUMNS = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP"})
 
 
 def dataset_arn(group: Resource, dataset_type: str) -> str:
-    return arns.arn("dataset", group.name, dataset_type.upper())
+    return arns.dataset(group.arn, dataset_type.upper())
 
 
 def _schema(ctx: Context, group: Resource, dataset_type: str) -> DatasetSchema | None:

@@ -40,7 +40,7 @@ _MOVING = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS, Status.START_PENDIN
 
 
 def _dataset(ctx: Context, group: Resource, kind: str) -> Resource | None:
-    return ctx.store.get(arns.arn("dataset", group.name, dataset_type(kind)[1]))
+    return ctx.store.get(arns.dataset(group.arn, dataset_type(kind)[1]))
 
 
 def _use_case_of(recipe_arn: str, group: Resource) -> UseCase:

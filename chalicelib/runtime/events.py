@@ -67,7 +67,7 @@ def _dataset(ctx: Context, arn: str, dataset_type: str,
 def _group_dataset(ctx: Context, tracker: Resource, suffix: str, dataset_type: str,
                    ) -> tuple[Resource, DatasetSchema]:
     group = tracker.attrs["datasetGroupArn"]
-    arn = arns.arn("dataset", group.rsplit("/", 1)[1], suffix)
+    arn = arns.dataset(group, suffix)
     try:
         return _dataset(ctx, arn, dataset_type)
     except ResourceNotFoundException:

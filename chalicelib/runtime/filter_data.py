@@ -55,7 +55,7 @@ ALIGNMENTS_KEPT = 8
 
 
 def dataset_arn(group_arn: str, dataset_type: str) -> str:
-    return arns.arn("dataset", group_arn.rsplit("/", 1)[1], ARN_SUFFIX[dataset_type])
+    return arns.dataset(group_arn, ARN_SUFFIX[dataset_type])
 
 
 @dataclass(frozen=True)

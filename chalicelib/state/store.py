@@ -22,6 +22,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from chalicelib.errors import ResourceNotFoundException
+from chalicelib.state import arns
 from chalicelib.state.lifecycle import Status, can_move
 
 migrations = Migrations("tailor")
@@ -181,6 +182,11 @@ class Store:
         return [Resource.from_row(dict(zip(_COLUMNS, r, strict=True))) for r in rows]
 
     def get(self, arn: str) -> Resource | None:
+        """The resource at ``arn``; inside a request, None for another account's or
+        region's (AWS answers ResourceNotFoundException for those, too)."""
+        return _visible(self._get(arn))
+
+    def _get(self, arn: str) -> Resource | None:
         found = self._select("arn = ?", [arn])
         return found[0] if found else None
 
@@ -197,7 +203,7 @@ class Store:
 
     def get_shared(self, arn: str) -> Resource | None:
         """:meth:`get` through :meth:`memo`: for the serving path, which only reads it."""
-        return self.memo(("get", arn), lambda: self.get(arn))
+        return _visible(self.memo(("get", arn), lambda: self._get(arn)))
 
     def one(self, arn: str, kind: str | None = None) -> Resource:
         """The resource at ``arn`` (of ``kind``), or ResourceNotFoundException."""
@@ -208,9 +214,11 @@ class Store:
 
     def find(self, kind: str, *, name: str | None = None, parent: str | None = None,
              statuses: frozenset[str] | None = None) -> list[Resource]:
-        """Resources of ``kind``, newest first (the order AWS lists in)."""
+        """Resources of ``kind``, newest first (the order AWS lists in); inside a request,
+        only the caller's account and region."""
         where: list[str] = ["kind = ?"]
         args: list[Any] = [kind]
+        _in_scope(where, args)
         if name is not None:
             where.append("name = ?")
             args.append(name)
@@ -223,9 +231,12 @@ class Store:
         return self._select(f"{' AND '.join(where)} ORDER BY created DESC, arn", args)
 
     def find_by_attr(self, kinds: tuple[str, ...], key: str, value: str) -> list[Resource]:
-        """Resources of ``kinds`` whose ``attrs[key]`` equals ``value``."""
-        return self._select(f"kind IN ({','.join('?' * len(kinds))}) "
-                            f"AND json_extract(attrs, '$.{key}') = ?", [*kinds, value])
+        """Resources of ``kinds`` whose ``attrs[key]`` equals ``value`` (inside a request,
+        of the caller's account and region)."""
+        where = [f"kind IN ({','.join('?' * len(kinds))})", f"json_extract(attrs, '$.{key}') = ?"]
+        args: list[Any] = [*kinds, value]
+        _in_scope(where, args)
+        return self._select(" AND ".join(where), args)
 
     def insert(self, res: Resource) -> None:
         row = {**res.__dict__, "attrs": json.dumps(res.attrs)}
@@ -292,6 +303,18 @@ class Store:
 
     def requeue(self, job: Job) -> None:
         self.db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", [job.id])
+
+
+def _visible(res: Resource | None) -> Resource | None:
+    scope = arns.current()
+    return res if res is None or scope is None or scope.owns(res.arn) else None
+
+
+def _in_scope(where: list[str], args: list[Any]) -> None:
+    scope = arns.current()
+    if scope is not None:
+        where.append("substr(arn, 1, ?) = ?")
+        args.extend([len(scope.prefix), scope.prefix])
 
 
 _COLUMNS = ("arn", "kind", "name", "parent", "status", "created", "updated",

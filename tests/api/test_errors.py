@@ -19,6 +19,7 @@ from tests.conftest import (
     create_interactions_dataset,
     deploy,
     drain_app,
+    sign,
     train,
     unique,
     wait,
@@ -34,8 +35,12 @@ def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
     return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
 
 
-def raw_post(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")
+def raw_post(tailor: Any, body: bytes, headers: dict[str, str], path: str = "/",
+             ) -> tuple[int, dict[str, Any]]:
+    """A signed POST below boto3 (bodies and headers boto3 would not send)."""
+    url = tailor.env["AWS_ENDPOINT_URL_PERSONALIZE"] + path
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers=sign(tailor.env, "POST", url, body, headers))
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -44,14 +49,13 @@ def raw_post(endpoint: str, body: bytes, headers: dict[str, str]) -> tuple[int, 
 
 
 def test_unknown_operation_and_bad_json(tailor: Any) -> None:
-    endpoint = tailor.env["AWS_ENDPOINT_URL_PERSONALIZE"]
     json11 = {"Content-Type": "application/x-amz-json-1.1"}
-    status, body = raw_post(endpoint, b"{}", {**json11, "X-Amz-Target": "AmazonPersonalize.Nope"})
+    status, body = raw_post(tailor, b"{}", {**json11, "X-Amz-Target": "AmazonPersonalize.Nope"})
     assert status == 400 and body["__type"] == "UnknownOperationException"
-    status, body = raw_post(endpoint, b"{not json", {
+    status, body = raw_post(tailor, b"{not json", {
         **json11, "X-Amz-Target": "AmazonPersonalize.ListSchemas"})
     assert status == 400 and body["__type"] == "SerializationException"
-    status, body = raw_post(endpoint, b'{"name": 5}', {
+    status, body = raw_post(tailor, b'{"name": 5}', {
         **json11, "X-Amz-Target": "AmazonPersonalize.CreateDatasetGroup"})
     assert status == 400 and body["__type"] == "InvalidInputException"
     assert "'name'" in body["message"]

@@ -208,6 +208,7 @@ def local(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> It
     segments so that a few KB of CSV cross many block and segment boundaries."""
     from chalicelib.config import Settings
     from chalicelib.jobs import dataset_import
+    from chalicelib.state import arns
     from chalicelib.state import s3 as s3_state
     from chalicelib.state.context import build
 
@@ -217,7 +218,8 @@ def local(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setattr(s3_state, "_local", threading.local())
     monkeypatch.setattr(dataset_import, "BLOCK_BYTES", 512)
     monkeypatch.setattr(dataset_import, "SEGMENT_BYTES", 4096)
-    yield build(Settings(data_dir=tmp_path / "data"))
+    with arns.scoped(arns.Scope("us-east-1", "123456789012")):  # as a request would be
+        yield build(Settings(data_dir=tmp_path / "data"))
 
 
 def _in_process(ctx: Any, schema: str, dataset_type: str) -> str:

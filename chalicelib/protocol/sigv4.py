@@ -1,0 +1,295 @@
+"""Verify AWS Signature Version 4 on an incoming request, as AWS does.
+
+The expected signature is computed by botocore's own signer (``SigV4Auth`` /
+``S3SigV4Auth``: canonical request, string to sign, signing key) over exactly the
+headers the caller signed; only the choice of those headers and of the payload hash
+is ours. What is checked, in AWS's order (AWS General Reference, "Signature Version 4
+signing process" and "Troubleshoot Signature Version 4 errors"):
+
+- an ``Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``
+  header, or the same in the query string (presigned URLs);
+- the access key is known, and a session token is sent exactly when the key has one;
+- the request time (``X-Amz-Date`` or ``Date``) is within 15 minutes of now, and the
+  credential scope's date, region and service match it and the service called;
+- ``host`` is signed, every signed header is present, and the body's SHA-256 is the one
+  signed (``x-amz-content-sha256``, when sent, must be the body's hash; S3 alone may say
+  ``UNSIGNED-PAYLOAD``);
+- the signature, compared in constant time.
+
+A failure raises :class:`AuthFailure` naming which of these broke; each protocol turns it
+into its own wire error. Messages never carry a secret or the expected signature.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import mktime_tz, parsedate_tz
+
+from botocore.auth import (
+    EMPTY_SHA256_HASH,
+    SIGV4_TIMESTAMP,
+    UNSIGNED_PAYLOAD,
+    S3SigV4Auth,
+    SigV4Auth,
+)
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+# How far a request's time may be from the server's (AWS: 15 minutes).
+MAX_SKEW_SECONDS = 15 * 60
+# The longest a presigned URL may live (AWS: 7 days).
+MAX_EXPIRES_SECONDS = 7 * 24 * 3600
+# S3's payload markers besides a hash: the body is not signed, or signed chunk by chunk.
+S3_PAYLOAD_MARKERS = frozenset({
+    UNSIGNED_PAYLOAD, "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"})
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_QUERY_KEYS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders",
+               "X-Amz-Signature")
+
+# Why a request was refused; each protocol maps these to its own error codes.
+MISSING = "missing"            # no signature at all
+INCOMPLETE = "incomplete"      # a signature that lacks a part or cannot be parsed
+UNKNOWN_KEY = "unknown-key"    # no such access key, or a wrong session token
+MISMATCH = "mismatch"          # the signature (or signed body) does not match
+EXPIRED = "expired"            # outside the allowed time skew, or a presigned URL expired
+PAYLOAD = "payload"            # x-amz-content-sha256 is not the body's hash
+
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service "
+    "documentation for details.")
+
+
+class AuthFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What the server knows of an access key."""
+
+    secret_access_key: str
+    account: str
+    session_token: str | None = None
+    # For the local STS's temporary credentials: the role they act as (else None: the
+    # account's own key).
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request, and the scope they signed it for."""
+
+    access_key: str
+    account: str
+    region: str
+    service: str
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request as it arrived: ``path`` raw (percent-encoded as sent), ``query`` decoded
+    pairs, ``headers`` with lower-case names."""
+
+    method: str
+    path: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def verify(request: Incoming, lookup: Callable[[str], Secret | None], services: Sequence[str],
+           *, s3: bool = False, now: float | None = None) -> Caller:
+    """The caller of a correctly signed ``request``, or :class:`AuthFailure`.
+
+    ``lookup`` gives the secret of an access key (None: unknown); ``services`` the
+    signing names the endpoint answers for (the first is named in messages); ``s3``
+    selects S3's rules (no path normalisation, unsigned payloads allowed).
+    """
+    now = time.time() if now is None else now
+    query = dict(request.query)
+    presigned = "authorization" not in request.headers and "X-Amz-Algorithm" in query
+    if presigned:
+        parts, amz_date = _query_parts(query), query.get("X-Amz-Date", "")
+    else:
+        parts = _header_parts(request.headers.get("authorization"))
+        amz_date = request.headers.get("x-amz-date") or _from_http_date(
+            request.headers.get("date"))
+    access_key, date, region, service = _credential(parts["Credential"])
+    secret = lookup(access_key)
+    if secret is None:
+        raise AuthFailure(UNKNOWN_KEY, "The security token included in the request is invalid.")
+    token = query.get("X-Amz-Security-Token") if presigned else request.headers.get(
+        "x-amz-security-token")
+    if not _same_token(token, secret.session_token):
+        raise AuthFailure(UNKNOWN_KEY, "The security token included in the request is invalid.")
+    stamp = _check_time(amz_date, now, query.get("X-Amz-Expires") if presigned else None)
+    _check_scope(date, region, service, amz_date, services)
+    signed = [h.strip().lower() for h in parts["SignedHeaders"].split(";") if h.strip()]
+    if "host" not in signed:
+        raise AuthFailure(MISMATCH, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    payload = _payload(request, s3, presigned, query)
+    expected = _expected_signature(request, secret, access_key, region, service, stamp,
+                                   signed, payload, s3, presigned)
+    if not hmac.compare_digest(expected.encode(), parts["Signature"].strip().encode()):
+        raise AuthFailure(MISMATCH, SIGNATURE_MISMATCH)
+    return Caller(access_key, secret.account, region, service, secret.role_arn)
+
+
+def _header_parts(header: str | None) -> dict[str, str]:
+    if not header:
+        raise AuthFailure(MISSING, "Request is missing Authentication Token")
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise AuthFailure(INCOMPLETE, f"Authorization header must use {ALGORITHM} (AWS "
+                                      "Signature Version 4).")
+    parts: dict[str, str] = {}
+    for piece in rest.split(","):
+        key, eq, value = piece.strip().partition("=")
+        if eq:
+            parts[key] = value
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not parts.get(k)]
+    if missing:
+        raise AuthFailure(INCOMPLETE, " ".join(
+            f"Authorization header requires '{k}' parameter." for k in missing))
+    return parts
+
+
+def _query_parts(query: Mapping[str, str]) -> dict[str, str]:
+    missing = [k for k in _QUERY_KEYS if not query.get(k)]
+    if missing:
+        raise AuthFailure(INCOMPLETE, "Query-string authentication requires the "
+                                      f"{', '.join(missing)} parameter(s).")
+    if query["X-Amz-Algorithm"] != ALGORITHM:
+        raise AuthFailure(INCOMPLETE, f"X-Amz-Algorithm must be {ALGORITHM}.")
+    return {"Credential": query["X-Amz-Credential"],
+            "SignedHeaders": query["X-Amz-SignedHeaders"],
+            "Signature": query["X-Amz-Signature"]}
+
+
+def _credential(credential: str) -> tuple[str, str, str, str]:
+    fields = credential.strip().split("/")
+    if len(fields) != 5 or fields[4] != "aws4_request" or not all(fields):
+        raise AuthFailure(INCOMPLETE, "Credential must have the form "
+                                      "<access key>/<date>/<region>/<service>/aws4_request.")
+    return fields[0], fields[1], fields[2], fields[3]
+
+
+def _same_token(sent: str | None, known: str | None) -> bool:
+    if sent is None or known is None:
+        return sent is None and known is None
+    return hmac.compare_digest(sent.encode(), known.encode())
+
+
+def _from_http_date(value: str | None) -> str:
+    parsed = parsedate_tz(value) if value else None
+    if parsed is None:
+        return ""
+    return time.strftime(SIGV4_TIMESTAMP, time.gmtime(mktime_tz(parsed)))
+
+
+def _check_time(amz_date: str, now: float, expires: str | None) -> str:
+    if not amz_date:
+        raise AuthFailure(INCOMPLETE, "Authorization requires existence of either a "
+                                      "'X-Amz-Date' or a 'Date' header.")
+    try:
+        when = calendar.timegm(time.strptime(amz_date, SIGV4_TIMESTAMP))
+    except ValueError:
+        raise AuthFailure(INCOMPLETE, "X-Amz-Date must be in the ISO-8601 basic format "
+                                      "YYYYMMDD'T'HHMMSS'Z'.") from None
+    fmt = lambda t: time.strftime(SIGV4_TIMESTAMP, time.gmtime(t))  # noqa: E731
+    if expires is not None:
+        if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES_SECONDS:
+            raise AuthFailure(INCOMPLETE, "X-Amz-Expires must be a number of seconds from 1 "
+                                          f"to {MAX_EXPIRES_SECONDS}.")
+        if now > when + int(expires):
+            raise AuthFailure(EXPIRED, "Request has expired")
+    elif when < now - MAX_SKEW_SECONDS:
+        raise AuthFailure(EXPIRED, f"Signature expired: {amz_date} is now earlier than "
+                                   f"{fmt(now - MAX_SKEW_SECONDS)} ({fmt(now)} - 15 min.)")
+    if when > now + MAX_SKEW_SECONDS:
+        raise AuthFailure(EXPIRED, f"Signature not yet current: {amz_date} is still later "
+                                   f"than {fmt(now + MAX_SKEW_SECONDS)} ({fmt(now)} + 15 min.)")
+    return amz_date
+
+
+def _check_scope(date: str, region: str, service: str, amz_date: str,
+                 services: Sequence[str]) -> None:
+    if date != amz_date[:8]:
+        raise AuthFailure(MISMATCH, "Date in Credential scope does not match YYYYMMDD from "
+                                    f"ISO-8601 version of date from HTTP: '{date}' != "
+                                    f"'{amz_date[:8]}', from '{amz_date}'.")
+    if not _REGION.fullmatch(region):
+        raise AuthFailure(MISMATCH, "Credential should be scoped to a valid region.")
+    if service not in services:
+        raise AuthFailure(MISMATCH, "Credential should be scoped to correct service: "
+                                    f"'{services[0]}'.")
+
+
+def _payload(request: Incoming, s3: bool, presigned: bool, query: Mapping[str, str]) -> str:
+    """The payload hash to sign with: the body's SHA-256, or S3's marker."""
+    declared = (query.get("X-Amz-Content-Sha256") if presigned
+                else request.headers.get("x-amz-content-sha256"))
+    if s3 and presigned and declared is None:
+        return UNSIGNED_PAYLOAD
+    if declared is not None and s3 and declared in S3_PAYLOAD_MARKERS:
+        return declared
+    actual = hashlib.sha256(request.body).hexdigest() if request.body else EMPTY_SHA256_HASH
+    if declared is not None and declared != actual:
+        raise AuthFailure(PAYLOAD, "The provided 'x-amz-content-sha256' header does not "
+                                   "match what was computed.")
+    return actual
+
+
+class _Verifier(SigV4Auth):
+    """botocore's signer over the headers the caller signed, with a given payload hash."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str,
+                 signed: dict[str, str], payload_hash: str) -> None:
+        super().__init__(credentials, service, region)
+        self._signed, self._payload_hash = signed, payload_hash
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        headers = HTTPHeaders()
+        for name, value in self._signed.items():
+            headers[name] = value
+        return headers
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._payload_hash
+
+
+class _S3Verifier(_Verifier, S3SigV4Auth):
+    """The same with S3's canonical path (not normalised, not encoded twice)."""
+
+
+def _expected_signature(request: Incoming, secret: Secret, access_key: str, region: str,
+                        service: str, stamp: str, signed: list[str], payload: str, s3: bool,
+                        presigned: bool) -> str:
+    missing = [h for h in signed if h not in request.headers]
+    if missing:
+        raise AuthFailure(MISMATCH, SIGNATURE_MISMATCH)
+    values = {h: request.headers[h] for h in signed}
+    query = [(k, v) for k, v in request.query if not (presigned and k == "X-Amz-Signature")]
+    aws = AWSRequest(method=request.method, url=f"http://{values['host']}{request.path}",
+                     headers={}, data=b"")
+    aws.params = query  # type: ignore[assignment]
+    aws.context["timestamp"] = stamp
+    cls = _S3Verifier if s3 else _Verifier
+    signer = cls(Credentials(access_key, secret.secret_access_key, secret.session_token),
+                 service, region, values, payload)
+    canonical = signer.canonical_request(aws)
+    return str(signer.signature(signer.string_to_sign(aws, canonical), aws))

@@ -1,0 +1,210 @@
+"""Authentication and accounts: SigV4 as AWS checks it, one account per key, regions apart."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.auth
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROOT, Tailor, start_tailor, unique, wait
+
+ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
+KEYS = {
+    "a": ("AKIAACCOUNTA00000001", "secret-of-account-a-0001", ACCOUNT_A),
+    "a2": ("AKIAACCOUNTA00000002", "secret-of-account-a-0002", ACCOUNT_A),
+    "b": ("AKIAACCOUNTB00000001", "secret-of-account-b-0001", ACCOUNT_B),
+}
+CAMPAIGN = "arn:aws:personalize:us-east-1:{}:campaign/none"
+
+
+def client(server: Tailor, service: str, key: str = "", region: str = "us-east-1",
+           **kw: Any) -> Any:
+    endpoint = server.env["AWS_ENDPOINT_URL_PERSONALIZE"]
+    if key:
+        kw.update(aws_access_key_id=KEYS[key][0], aws_secret_access_key=KEYS[key][1])
+    else:
+        kw.setdefault("aws_access_key_id", server.env["AWS_ACCESS_KEY_ID"])
+        kw.setdefault("aws_secret_access_key", server.env["AWS_SECRET_ACCESS_KEY"])
+    config = kw.pop("config", Config(retries={"max_attempts": 1}))
+    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
+                                          config=config, **kw)
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tailor]:
+    """A Tailor with a credentials file of two accounts (two keys for the first)."""
+    path = tmp_path_factory.mktemp("creds") / "credentials.json"
+    path.write_text(json.dumps({"credentials": [
+        {"accessKeyId": k, "secretAccessKey": s, "accountId": a} for k, s, a in KEYS.values()]}))
+    server = start_tailor(tmp_path_factory.mktemp("accounts") / "data", credentials=str(path))
+    yield server
+    server.stop()
+
+
+def refusal(call: Any) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as err:
+        call()
+    meta = err.value.response["ResponseMetadata"]
+    assert meta.get("RequestId"), meta
+    return err.value.response["Error"]["Code"], meta["HTTPStatusCode"], \
+        err.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("service", ["personalize", "personalize-runtime",
+                                     "personalize-events"])
+def test_bad_requests_are_refused_as_aws_refuses_them(tailor: Tailor, service: str) -> None:
+    status = 400 if service == "personalize" else 403
+    calls = {
+        "personalize": lambda c: c.list_dataset_groups(),
+        "personalize-runtime": lambda c: c.get_recommendations(
+            campaignArn=CAMPAIGN.format("123456789012"), userId="u"),
+        "personalize-events": lambda c: c.put_events(
+            trackingId="t", sessionId="s", eventList=[{"eventType": "click", "sentAt": 1}]),
+    }
+    call = calls[service]
+    unsigned = client(tailor, service, config=Config(signature_version=UNSIGNED))
+    assert refusal(lambda: call(unsigned))[:2] == ("MissingAuthenticationTokenException", status)
+    unknown = client(tailor, service, aws_access_key_id="AKIANOSUCHKEY0000000",
+                     aws_secret_access_key="whatever-secret-value")
+    assert refusal(lambda: call(unknown))[:2] == ("UnrecognizedClientException", status)
+    wrong = client(tailor, service, aws_secret_access_key="not-the-secret-at-all")
+    code, got, message = refusal(lambda: call(wrong))
+    assert (code, got) == ("InvalidSignatureException", status)
+    assert "signature we calculated does not match" in message
+    token = client(tailor, service, aws_session_token="a-token-this-key-does-not-have")
+    assert refusal(lambda: call(token))[:2] == ("UnrecognizedClientException", status)
+
+
+def test_a_skewed_clock_is_refused(tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> None:
+    late = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(
+        minutes=20)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: late)
+    code, status, message = refusal(lambda: client(tailor, "personalize").list_recipes())
+    assert (code, status) == ("InvalidSignatureException", 400)
+    assert message.startswith("Signature expired:")
+
+
+def test_a_tampered_body_is_refused(tailor: Tailor) -> None:
+    p = client(tailor, "personalize")
+
+    def tamper(request: Any, **_: Any) -> None:
+        assert request.body.endswith(b"5}")
+        request.body = request.body[:-2] + b"6}"
+
+    p.meta.events.register_last("before-send.personalize.ListRecipes", tamper)
+    assert refusal(lambda: p.list_recipes(maxResults=5))[0] == "InvalidSignatureException"
+
+
+def test_good_requests_carry_a_request_id(tailor: Tailor) -> None:
+    found = client(tailor, "personalize").list_recipes()
+    assert found["ResponseMetadata"]["RequestId"]
+    assert found["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+
+
+def test_no_secret_reaches_the_log(tailor: Tailor) -> None:
+    wrong = client(tailor, "personalize", aws_secret_access_key="a-wrong-secret-to-look-for")
+    refusal(lambda: wrong.list_recipes())
+    log = tailor.log.read_text()
+    assert "a-wrong-secret-to-look-for" not in log
+    assert tailor.env["AWS_SECRET_ACCESS_KEY"] not in log
+
+
+def test_accounts_are_apart(accounts: Tailor) -> None:
+    name = unique("shared-name")
+    a = client(accounts, "personalize", "a").create_dataset_group(name=name)["datasetGroupArn"]
+    b = client(accounts, "personalize", "b").create_dataset_group(name=name)["datasetGroupArn"]
+    assert f":{ACCOUNT_A}:dataset-group/{name}" in a and f":{ACCOUNT_B}:" in b
+    # Another key of the same account sees the group and is blocked by its name.
+    a2 = client(accounts, "personalize", "a2")
+    assert name in {g["name"] for g in a2.list_dataset_groups()["datasetGroups"]}
+    with pytest.raises(a2.exceptions.ResourceAlreadyExistsException):
+        a2.create_dataset_group(name=name)
+    pb = client(accounts, "personalize", "b")
+    assert [g["datasetGroupArn"] for g in pb.list_dataset_groups()["datasetGroups"]] == [b]
+    with pytest.raises(pb.exceptions.ResourceNotFoundException):
+        pb.describe_dataset_group(datasetGroupArn=a)
+    with pytest.raises(pb.exceptions.ResourceNotFoundException):
+        pb.delete_dataset_group(datasetGroupArn=a)
+    with pytest.raises(pb.exceptions.ResourceNotFoundException):
+        pb.list_tags_for_resource(resourceArn=a)
+
+
+def test_regions_are_apart(accounts: Tailor) -> None:
+    name = unique("regional")
+    east = client(accounts, "personalize", "a").create_dataset_group(name=name)
+    west = client(accounts, "personalize", "a", region="eu-west-1")
+    arn = west.create_dataset_group(name=name)["datasetGroupArn"]
+    assert arn.startswith(f"arn:aws:personalize:eu-west-1:{ACCOUNT_A}:")
+    assert east["datasetGroupArn"] not in {
+        g["datasetGroupArn"] for g in west.list_dataset_groups()["datasetGroups"]}
+
+
+def test_events_reach_only_their_own_account(accounts: Tailor) -> None:
+    pa = client(accounts, "personalize", "a")
+    group = pa.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    wait(lambda: pa.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    tracker = pa.create_event_tracker(name=unique("t"), datasetGroupArn=group)
+    assert f":{ACCOUNT_A}:" in tracker["eventTrackerArn"]
+    event = {"eventType": "click", "itemId": "i1", "sentAt": 1}
+    other = client(accounts, "personalize-events", "b")
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.put_events(trackingId=tracker["trackingId"], sessionId="s", eventList=[event])
+    described = pa.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    assert described["eventTracker"]["accountId"] == ACCOUNT_A
+
+
+def test_serve_creates_one_key_and_keeps_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_tailor(data_dir)
+    try:
+        key = server.env["AWS_ACCESS_KEY_ID"]
+        assert key.startswith("AKIA") and key != "testing"
+        creds = data_dir / "credentials.json"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert json.loads(creds.read_text())["credentials"][0]["accessKeyId"] == key
+        client(server, "personalize").list_recipes()
+    finally:
+        server.stop()
+    again = start_tailor(data_dir)
+    try:
+        assert again.env["AWS_ACCESS_KEY_ID"] == key
+    finally:
+        again.stop()
+
+
+def test_no_auth_accepts_anyone_but_only_on_loopback(tmp_path: Path) -> None:
+    server = start_tailor(tmp_path / "data", flags=("--no-auth",))
+    try:
+        assert server.env["AWS_ACCESS_KEY_ID"] == "testing"
+        unsigned = client(server, "personalize", config=Config(signature_version=UNSIGNED))
+        assert unsigned.list_recipes()["recipes"]
+    finally:
+        server.stop()
+    proc = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "serve", "--no-auth", "--host", "0.0.0.0",
+         "--data-dir", str(tmp_path / "open"), "--port", "0", "--s3-port", "0"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")})
+    assert proc.returncode != 0
+    assert "--no-auth" in proc.stderr and "0.0.0.0" in proc.stderr
+
+
+def test_a_malformed_credentials_file_stops_serve(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"credentials": [{"accessKeyId": "short",
+                                                 "secretAccessKey": "x", "accountId": "1"}]}))
+    with pytest.raises(RuntimeError, match="malformed"):
+        start_tailor(tmp_path / "data", credentials=str(path))
