@@ -164,6 +164,7 @@ class TailorServer:
         for key, value in DUMMY_CREDENTIALS.items():
             os.environ.setdefault(key, value)
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
+        os.environ["AWS_ENDPOINT_URL_STS"] = self.s3_endpoint  # jobs assume callers' roles
         os.environ["TAILOR_INPROCESS_WORKER"] = "1" if self.worker else "0"
         self._start_app()
 

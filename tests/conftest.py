@@ -238,7 +238,8 @@ def app_client(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("TAILOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TAILOR_INPROCESS_WORKER", "0")
     monkeypatch.setenv("TAILOR_AUTH", "0")  # chalice.test.Client does not sign
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
                 "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(key, tailor.env[key])
     config.settings.cache_clear()

@@ -43,11 +43,12 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import PersonalizeError
+from chalicelib.jobs import lifecycle
 from chalicelib.jobs.data import Parts, dataset_columns, dataset_parts
 from chalicelib.runtime.recommend_ids import tag_of_arn, tag_of_id
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
-from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.s3 import AccessDenied, acting_for, caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -344,9 +345,10 @@ def _publish(ctx: Context, live: dict[str, Resource], now: float) -> list[str]:
         bucket, prefix = split_s3_url(path)
         key = f"{prefix.rstrip('/')}/{name}" if prefix.strip("/") else name
         try:
-            s3_client().put_object(Bucket=bucket, Key=key, Body=body.encode(),
-                                   ContentType="text/csv")
-        except (BotoCoreError, ClientError) as exc:
+            with acting_for(lifecycle.job_access(attribution)):
+                caller_s3().put_object(Bucket=bucket, Key=key, Body=body.encode(),
+                                       ContentType="text/csv")
+        except (BotoCoreError, ClientError, AccessDenied) as exc:
             log.warning("metric attribution %s: could not write s3://%s/%s (retried on the "
                         "next run): %s", attribution.arn if attribution else ident, bucket,
                         key, exc)

@@ -24,7 +24,7 @@ from chalicelib.runtime import models
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
-from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.s3 import caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def input_files(path: str, output_path: str, max_files: int, max_bytes: int,
         bucket, key = split_s3_url(path)
     except ValueError:
         raise JobFailed(f"Invalid S3 input path: {path} is not an s3://bucket/key URL.") from None
-    s3 = s3_client()
+    s3 = caller_s3()
     try:
         if key and not key.endswith("/"):
             try:
@@ -134,7 +134,7 @@ def input_files(path: str, output_path: str, max_files: int, max_bytes: int,
 
 def _blocks(file: InputFile, block_bytes: int) -> Iterator[bytes]:
     try:
-        body = s3_client().get_object(Bucket=file.bucket, Key=file.key)["Body"]
+        body = caller_s3().get_object(Bucket=file.bucket, Key=file.key)["Body"]
         while block := body.read(block_bytes):
             yield block
     except (ClientError, BotoCoreError) as exc:
@@ -186,7 +186,7 @@ class OutputObject:
             self._flush()
 
     def _flush(self) -> None:
-        s3 = s3_client()
+        s3 = caller_s3()
         try:
             if self._upload is None:
                 self._upload = s3.create_multipart_upload(Bucket=self.bucket,
@@ -200,7 +200,7 @@ class OutputObject:
         self._buf, self._size = [], 0
 
     def close(self) -> None:
-        s3 = s3_client()
+        s3 = caller_s3()
         try:
             if self._upload is None:
                 s3.put_object(Bucket=self.bucket, Key=self.key, Body=b"".join(self._buf))
@@ -216,7 +216,7 @@ class OutputObject:
     def abort(self) -> None:
         if self._upload is not None:
             try:
-                s3_client().abort_multipart_upload(Bucket=self.bucket, Key=self.key,
+                caller_s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key,
                                                    UploadId=self._upload)
             except (ClientError, BotoCoreError):
                 log.warning("could not abort the upload of %s", self.url)
@@ -260,7 +260,7 @@ def echo_raw(raw: bytes) -> dict[str, Any]:
 def _delete(objects: list[tuple[str, str]]) -> None:
     for bucket, key in objects:
         try:
-            s3_client().delete_object(Bucket=bucket, Key=key)
+            caller_s3().delete_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError):
             log.warning("could not delete s3://%s/%s", bucket, key)
 

@@ -16,6 +16,7 @@ reported in ``Errors``.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
 import queue
@@ -114,7 +115,9 @@ def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             offer("error", exc)
 
-    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    # The reader runs in the job's context: whose S3 data it reads (state.s3.acting_for).
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                              name="import-reader", daemon=True)
     thread.start()
     try:
         while True:

@@ -38,7 +38,7 @@ from chalicelib.jobs.typing_rows import MAX_TEXTUAL_LENGTH, Piece
 from chalicelib.resources.schema_rules import DatasetSchema, Field, parse_schema
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
-from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.s3 import caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def csv_objects(url: str) -> list[str]:
         bucket, key = split_s3_url(url)
     except ValueError:
         raise JobFailed(f"Invalid Data location: {url} is not an s3://bucket/key URL.") from None
-    s3 = s3_client()
+    s3 = caller_s3()
     try:
         if key and not key.endswith("/"):
             s3.head_object(Bucket=bucket, Key=key)
@@ -168,7 +168,7 @@ class _Import:
         url = f"s3://{bucket}/{key}"
         self.files += 1
         try:
-            body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+            body = caller_s3().get_object(Bucket=bucket, Key=key)["Body"]
         except (ClientError, BotoCoreError) as exc:
             raise _s3_error(exc, url) from None
         blocks = prefetched(record_blocks(body, url, block_bytes))

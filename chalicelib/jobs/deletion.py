@@ -15,7 +15,7 @@ from chalicelib.runtime.filter_data import put_rows_rewritten
 from chalicelib.state.blobs import get_arrays, put_arrays
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
-from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.s3 import caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def user_ids(url: str) -> list[str]:
     try:
         bucket, key = split_s3_url(url)
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = caller_s3().get_object(Bucket=bucket, Key=key)["Body"].read()
     except ValueError:
         raise JobFailed(f"Invalid Data location: {url} is not an s3://bucket/key URL.") from None
     except (ClientError, BotoCoreError) as exc:

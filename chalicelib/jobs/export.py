@@ -14,7 +14,7 @@ from chalicelib.jobs.data import bulk_parts, dataset_columns, put_columns, schem
 from chalicelib.jobs.lifecycle import JobFailed, begin
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
-from chalicelib.state.s3 import s3_client, split_s3_url
+from chalicelib.state.s3 import caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def run(ctx: Context, job: Resource) -> None:
         writer.writerows([_cell(v) for v in row] for row in rows[start:start + ROWS_PER_FILE])
         key = f"{prefix}{job.name}_{n}.csv"
         try:
-            s3_client().put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
+            caller_s3().put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
         except (ClientError, BotoCoreError) as exc:
             raise JobFailed(f"Could not write s3://{bucket}/{key}: {exc}") from None
     ctx.store.set_status(job.arn, Status.ACTIVE)

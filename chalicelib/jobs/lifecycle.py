@@ -6,8 +6,10 @@ import logging
 import time
 from typing import Any
 
+from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
+from chalicelib.state.s3 import Access
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,15 @@ _UPDATE_KEYS = {"campaign": "latestCampaignUpdate", "solution": "latestSolutionU
 
 class JobFailed(Exception):
     """A job ends in CREATE FAILED with this message as the failureReason."""
+
+
+def job_access(res: Resource) -> Access:
+    """Whose S3 data a job reaches: its account's, through its ``roleArn`` (a metric
+    attribution's is in its ``metricsOutputConfig``) if it has one."""
+    scope = arns.scope_of(res.arn)
+    role = res.attrs.get("roleArn") or (res.attrs.get("metricsOutputConfig") or {}).get(
+        "roleArn")
+    return Access(scope.account if scope else "", role, res.name)
 
 
 def begin(ctx: Context, res: Resource) -> None:

@@ -25,6 +25,7 @@ from chalicelib.jobs import (
 )
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import Status
+from chalicelib.state.s3 import AccessDenied, acting_for
 from chalicelib.state.store import Job, Resource
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,13 @@ def run_one(ctx: Context, job: Job) -> None:
     log.info("job %s: %s %s", job.id, job.action, job.arn)
     started = time.perf_counter()
     try:
-        _action(res.kind, job.action)(ctx, res)
+        with acting_for(lifecycle.job_access(res)):
+            _action(res.kind, job.action)(ctx, res)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, lifecycle.JobFailed) else \
+        expected = isinstance(exc, lifecycle.JobFailed | AccessDenied)
+        reason = str(exc) if expected else \
             f"Tailor hit an internal error ({type(exc).__name__}: {exc}); see the server log."
-        if not isinstance(exc, lifecycle.JobFailed):
+        if not expected:
             log.exception("job %s (%s %s) crashed", job.id, job.action, job.arn)
         lifecycle.fail(ctx, job.arn, job.action, reason)
         ctx.store.finish(job, reason)

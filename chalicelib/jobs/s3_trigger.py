@@ -50,9 +50,10 @@ from chalicelib.errors import (
     ResourceInUseException,
 )
 from chalicelib.jobs import runner
+from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
-from chalicelib.state.s3 import s3_client
+from chalicelib.state.s3 import Access, AccessDenied, acting_for, caller_s3
 from chalicelib.state.store import Store, migrations
 
 log = logging.getLogger(__name__)
@@ -324,6 +325,16 @@ def drain(ctx: Context, submit: Submit) -> int:
     return done
 
 
+def _s3_of(mapping: Mapping, role: bool = True) -> Any:
+    """S3 as the mapped dataset's account, through the mapping's role (if it has one and
+    ``role``)."""
+    account = arns.scope_of(mapping.dataset_arn)
+    access = Access(account.account if account else "", mapping.role_arn if role else None,
+                    "tailor-s3-trigger")
+    with acting_for(access):
+        return caller_s3()
+
+
 class Watcher(threading.Thread):
     """Under ``tailor serve``: lists the mapped prefixes every ``interval`` seconds."""
 
@@ -336,8 +347,9 @@ class Watcher(threading.Thread):
 
     def ensure_buckets(self) -> None:
         """Create the mapped buckets the local S3 lacks, so ``aws s3 cp`` works at once."""
-        s3 = s3_client()
-        for bucket in sorted({m.bucket for m in self.maps}):
+        owners = {m.bucket: m for m in reversed(self.maps)}
+        for bucket in sorted(owners):
+            s3 = _s3_of(owners[bucket], role=False)
             try:
                 s3.head_bucket(Bucket=bucket)
             except ClientError:
@@ -360,10 +372,10 @@ class Watcher(threading.Thread):
             "SELECT key, etag, state, last_modified FROM s3_imports WHERE bucket = ? "
             "AND substr(key, 1, ?) = ?", [mapping.bucket, len(mapping.prefix), mapping.prefix])}
         try:
-            pages = s3_client().get_paginator("list_objects_v2").paginate(
+            pages = _s3_of(mapping).get_paginator("list_objects_v2").paginate(
                 Bucket=mapping.bucket, Prefix=mapping.prefix)
             objects = [o for page in pages for o in page.get("Contents", [])]
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, AccessDenied) as exc:
             if self._errors.get(mapping) != str(exc):
                 log.warning("S3 trigger: cannot list s3://%s/%s: %s", mapping.bucket,
                             mapping.prefix, exc)

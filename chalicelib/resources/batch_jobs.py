@@ -96,6 +96,8 @@ def create_job(ctx: Context, kind: common.Kind, params: dict[str, Any], version:
     """Name check, per-region quota of pending jobs, then the row and its queued job
     (inside the caller's transaction)."""
     name = params["jobName"]
+    common.check_access(ctx, params["roleArn"], params["jobInput"]["s3DataSource"]["path"],
+                        params["jobOutput"]["s3DataDestination"]["path"])
     common.check_name_free(ctx, kind, name)
     pending = ctx.store.find(kind.name, statuses=PENDING)
     quotas.check(quota, len(pending), "More than 5 resources with PENDING or IN_PROGRESS status")

@@ -15,8 +15,10 @@ from chalicelib.errors import (
     TooManyTagsException,
 )
 from chalicelib.protocol.pagination import paginate
+from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import DELETING, PENDING, Status
+from chalicelib.state.s3 import role_account, split_s3_url
 from chalicelib.state.store import Resource
 
 MAX_TAGS = 50
@@ -155,6 +157,25 @@ def apply_tags(ctx: Context, arn: str, tags: list[dict[str, str]]) -> None:
         raise TooManyTagsException(
             f"{arn} would have {len(merged)} tags; a resource can have at most {MAX_TAGS}.")
     ctx.store.put_tags(arn, new)
+
+
+def check_access(ctx: Context, role_arn: str | None, *urls: str) -> None:
+    """A job's ``roleArn`` must be a role of the caller's own account (Personalize assumes
+    it on their behalf), and its S3 locations must not be in Tailor's own artifact bucket."""
+    scope = arns.current()
+    if role_arn and scope is not None and role_account(role_arn) != scope.account:
+        raise InvalidInputException(
+            f"The role {role_arn} is not in your account ({scope.account}); give a role of "
+            "your own account that trusts personalize.amazonaws.com.")
+    own = ctx.settings.artifact_root
+    if not own.startswith("s3://"):
+        return
+    own_bucket = split_s3_url(own)[0]
+    for url in urls:
+        if url.startswith(f"s3://{own_bucket}/") or url == f"s3://{own_bucket}":
+            raise InvalidInputException(
+                f"{url} is in the bucket where this Tailor keeps its own artifacts; use a "
+                "bucket of yours.")
 
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ CHILD_KINDS = ("dataset", "solution", "event-tracker", "recommender", "filter",
 
 def create_dataset_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = params["name"]
+    common.check_access(ctx, params.get("roleArn"))
     if params.get("roleArn") and not params.get("kmsKeyArn"):
         raise InvalidInputException(
             "roleArn is only used to reach kmsKeyArn: give kmsKeyArn too, or omit roleArn.")

@@ -21,6 +21,7 @@ def create_data_deletion_job(ctx: Context, params: dict[str, Any]) -> dict[str, 
         raise InvalidInputException(
             "dataSource.dataLocation must name a CSV in S3 (s3://bucket/users.csv) with a "
             f"USER_ID header, got {location!r}.")
+    common.check_access(ctx, params["roleArn"], location)
     with ctx.store.transaction():
         group = common.require(ctx, dataset_groups.KIND, params["datasetGroupArn"])
         common.require_active(group, dataset_groups.KIND, "before data can be deleted from it")

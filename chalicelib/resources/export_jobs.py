@@ -22,6 +22,7 @@ def create_dataset_export_job(ctx: Context, params: dict[str, Any]) -> dict[str,
         raise InvalidInputException(
             f"jobOutput.s3DataDestination.path must be an S3 folder such as s3://bucket/out/, "
             f"got {path!r}.")
+    common.check_access(ctx, params["roleArn"], path)
     with ctx.store.transaction():
         dataset = common.require(ctx, datasets.KIND, params["datasetArn"])
         common.require_active(dataset, datasets.KIND, "before it can be exported")

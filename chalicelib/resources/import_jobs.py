@@ -22,6 +22,7 @@ def create_dataset_import_job(ctx: Context, params: dict[str, Any]) -> dict[str,
         raise InvalidInputException(
             f"dataSource.dataLocation must be an S3 URL such as s3://bucket/path/file.csv or "
             f"s3://bucket/folder/, got {location!r}.")
+    common.check_access(ctx, params.get("roleArn"), location)
     with ctx.store.transaction():
         dataset = common.require(ctx, datasets.KIND, params["datasetArn"])
         common.require_active(dataset, datasets.KIND, "before data is imported into it")

@@ -119,7 +119,7 @@ def _check_count(count: int) -> None:
             f"{count}.")
 
 
-def _output(config: dict[str, Any]) -> dict[str, Any]:
+def _output(ctx: Context, config: dict[str, Any]) -> dict[str, Any]:
     destination = config.get("s3DataDestination")
     if destination:
         try:
@@ -128,6 +128,7 @@ def _output(config: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInputException(
                 f"metricsOutputConfig.s3DataDestination.path must be an S3 URL such as "
                 f"s3://bucket/reports/, got {destination['path']!r}.") from None
+    common.check_access(ctx, config["roleArn"], *([destination["path"]] if destination else []))
     return config
 
 
@@ -152,7 +153,7 @@ def create_metric_attribution(ctx: Context, params: dict[str, Any]) -> dict[str,
         put_from = db.execute("SELECT coalesce(max(id), 0) FROM put_rows WHERE "
                               "dataset_arn = ?", [interactions]).fetchone()[0]
         attrs = {"datasetGroupArn": group.arn,
-                 "metricsOutputConfig": _output(params["metricsOutputConfig"]),
+                 "metricsOutputConfig": _output(ctx, params["metricsOutputConfig"]),
                  "_metrics": metrics, "_id": uuid.uuid4().hex, "_putFrom": put_from,
                  "_datasets": {t: dataset_arn(group, t) for t in ("Interactions", "Items")}}
         res = common.create(ctx, KIND, arns.arn(KIND.name, name), name, group.arn, attrs)
@@ -212,7 +213,7 @@ def update_metric_attribution(ctx: Context, params: dict[str, Any]) -> dict[str,
         _check_count(len(kept) + len(added))
         res.attrs["_metrics"] = kept + added
         if config:
-            res.attrs["metricsOutputConfig"] = _output(config)
+            res.attrs["metricsOutputConfig"] = _output(ctx, config)
         ctx.store.save(res)
     return {"metricAttributionArn": res.arn}
 

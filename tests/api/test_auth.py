@@ -19,7 +19,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROOT, Tailor, start_tailor, unique, wait
+from tests.conftest import JSON11, ROOT, Tailor, call_app, start_tailor, unique, wait
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 KEYS = {
@@ -27,6 +27,7 @@ KEYS = {
     "a2": ("AKIAACCOUNTA00000002", "secret-of-account-a-0002", ACCOUNT_A),
     "b": ("AKIAACCOUNTB00000001", "secret-of-account-b-0001", ACCOUNT_B),
 }
+ROLE = "arn:aws:iam::123456789012:role/personalize"
 CAMPAIGN = "arn:aws:personalize:us-east-1:{}:campaign/none"
 
 
@@ -208,3 +209,33 @@ def test_a_malformed_credentials_file_stops_serve(tmp_path: Path) -> None:
                                                  "secretAccessKey": "x", "accountId": "1"}]}))
     with pytest.raises(RuntimeError, match="malformed"):
         start_tailor(tmp_path / "data", credentials=str(path))
+
+
+def test_a_role_of_another_account_is_refused(accounts: Tailor) -> None:
+    pa = client(accounts, "personalize", "a")
+    group = pa.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    wait(lambda: pa.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    other = f"arn:aws:iam::{ACCOUNT_B}:role/theirs"
+    with pytest.raises(pa.exceptions.InvalidInputException, match="not in your account"):
+        pa.create_data_deletion_job(jobName=unique("del"), datasetGroupArn=group,
+                                    dataSource={"dataLocation": "s3://b/users.csv"},
+                                    roleArn=other)
+
+
+def test_tailors_own_bucket_is_no_callers_path(app_client: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib import config
+    from chalicelib.state import context
+
+    monkeypatch.setenv("TAILOR_ARTIFACTS", "s3://tailor-own-artifacts/models")
+    config.settings.cache_clear()
+    context.context.cache_clear()
+    group = call_app(app_client, "CreateDatasetGroup", name=unique("g"))["datasetGroupArn"]
+    resp = app_client.http.post("/", body=json.dumps({
+        "jobName": unique("del"), "datasetGroupArn": group, "roleArn": ROLE,
+        "dataSource": {"dataLocation": "s3://tailor-own-artifacts/models/users.csv"}}),
+        headers={"Content-Type": JSON11,
+                 "X-Amz-Target": "AmazonPersonalize.CreateDataDeletionJob"})
+    body = json.loads(resp.body)
+    assert resp.status_code == 400 and body["__type"] == "InvalidInputException", body
+    assert "its own artifacts" in body["message"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -733,13 +734,16 @@ def arn_of(client: Any, name: str) -> str:
 # -- streaming S3 input and output (in-process, against the test S3) -------------------------
 
 @pytest.fixture
-def s3_env(tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> None:
+def s3_env(tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test S3, reached as a job of the default account reaches it."""
     from chalicelib.state import s3 as state_s3
 
     for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                 "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(key, tailor.env[key])
     monkeypatch.setattr(state_s3, "_local", threading.local())
+    with state_s3.acting_for(state_s3.Access("123456789012")):
+        yield
 
 
 def test_read_lines__across_blocks(s3_env: None, s3: Any, bucket: str) -> None:

@@ -212,7 +212,8 @@ def local(tmp_path: Path, tailor: Tailor, monkeypatch: pytest.MonkeyPatch) -> It
     from chalicelib.state import s3 as s3_state
     from chalicelib.state.context import build
 
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
                 "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(key, tailor.env[key])
     monkeypatch.setattr(s3_state, "_local", threading.local())

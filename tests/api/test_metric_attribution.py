@@ -566,6 +566,7 @@ def test_a_report_written_before_a_crash_is_written_again_not_twice(
     """The process dies after writing a report and before recording it: the next run
     writes the same file (same key, same rows) again."""
     from chalicelib.jobs import attribution_reports
+    from chalicelib.state.s3 import Access, acting_for
 
     app = App(app_client)
     res = build(app, s3, bucket, campaign=False)
@@ -577,14 +578,15 @@ def test_a_report_written_before_a_crash_is_written_again_not_twice(
     app.events.put_events(trackingId=res["trackingId"], sessionId="s", eventList=[
         {"eventType": "click", "itemId": "i0", "sentAt": T0,
          "metricAttribution": {"eventAttributionSource": "ads"}}] * 3)
-    real = attribution_reports.s3_client()
+    with acting_for(Access("123456789012")):  # the attribution's account, as jobs act
+        real = attribution_reports.caller_s3()
 
     class Dies:
         def put_object(self, **kw: Any) -> Any:
             real.put_object(**kw)
             raise RuntimeError("killed after the write")
 
-    monkeypatch.setattr(attribution_reports, "s3_client", Dies)
+    monkeypatch.setattr(attribution_reports, "caller_s3", Dies)
     app.drain()
     [(key, rows)] = reports(s3, bucket, prefix)
     monkeypatch.undo()
