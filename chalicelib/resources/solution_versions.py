@@ -15,6 +15,9 @@ from chalicelib.state.store import Resource
 KIND = solutions.VERSION_KIND
 # Recipes whose versions may be trained with trainingMode=UPDATE.
 UPDATABLE = frozenset({"aws-user-personalization", "aws-hrnn-coldstart"})
+# CreateSolutionVersion may follow CreateSolution at once: the version is CREATE PENDING
+# until its solution is ACTIVE (the training job waits for it; jobs/train.py).
+WAITS_FOR = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 _SNAPSHOT = ("recipeArn", "datasetGroupArn", "eventType", "performHPO", "performAutoML",
              "performIncrementalUpdate", "solutionConfig")
 
@@ -26,7 +29,10 @@ def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
             "trainingMode AUTOTRAIN is set by automatic training; use FULL or UPDATE.")
     with ctx.store.transaction():
         solution = common.require(ctx, solutions.KIND, params["solutionArn"])
-        common.require_active(solution, solutions.KIND, "before it can be trained")
+        if solution.status not in (Status.ACTIVE, *WAITS_FOR):
+            raise ResourceInUseException(
+                f"The solution {solution.arn} is {solution.status}; a version can be created "
+                "while it is CREATE PENDING, CREATE IN_PROGRESS or ACTIVE.")
         res = start_training(ctx, solution, mode, "MANUAL", params.get("name"),
                              params.get("tags"))
     return {"solutionVersionArn": res.arn}
