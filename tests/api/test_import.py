@@ -151,7 +151,7 @@ def test_import__incremental_after_full(personalize: Any, s3: Any, bucket: str) 
 
 
 @pytest.mark.parametrize("body, reason", [
-    (f",item_id,colour\n0,i1,red\n",
+    (",item_id,colour\n0,i1,red\n",
      "Input CSV is missing the following columns: ['CREATION_TIMESTAMP']"),
     ("item_id,genres\ni1,a\n",
      "Input CSV is missing the following columns: ['CREATION_TIMESTAMP']"),
