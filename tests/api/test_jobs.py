@@ -23,7 +23,6 @@ from tests.conftest import (
     wait,
 )
 
-
 # The sample payloads under events/ (for ``chalice invoke`` and the README) and the Lambda
 # entry point each one is for.
 SAMPLE_EVENTS = {"drain_jobs.json": "drain_jobs", "s3_put.json": "import_from_s3"}
