@@ -50,6 +50,9 @@ class Settings(BaseModel):
     # ``auto_training_check_seconds``.
     auto_training_first_delay: float = 3600.0
     auto_training_check_seconds: float = 60.0
+    # A deleted resource stays DELETE IN_PROGRESS this many seconds before it is gone, so a
+    # program that does not wait for a deletion to finish fails here as it would on AWS.
+    delete_seconds: float = Field(default=1.0, ge=0)
 
     @property
     def database(self) -> Path:
@@ -76,6 +79,7 @@ _ENV = {
     "legacy_recipes": "TAILOR_LEGACY_RECIPES",
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",
+    "delete_seconds": "TAILOR_DELETE_SECONDS",
 }
 
 

@@ -149,9 +149,7 @@ class Segments:
                 echoes.append(batch_io.echo_raw(raw))
                 results.append(problem)
                 continue
-            # Item-Attribute-Affinity echoes the query at the top level (spec H.3).
-            echoes.append({self.member: obj.get(self.member)} if self.attributes
-                          else {"input": obj})
+            echoes.append({"input": obj})
             results.append(self._answer(obj, queries, len(results)))
         if queries:
             segments = self.item_users([q for _, q, _ in queries], [k for *_, k in queries])
@@ -163,7 +161,8 @@ class Segments:
                 errors += 1
                 lines.append(batch_io.record(echo, None, result or "No answer."))
             else:
-                lines.append(batch_io.record(echo, {"recommendedUsers": result}, None))
+                # AWS's user-segmentation sample reads x['output']['usersList'].
+                lines.append(batch_io.record(echo, {"usersList": result}, None))
         return lines, errors
 
 

@@ -282,7 +282,7 @@ class File:
 
     url: str
     number: int  # files of a prefix are read in order
-    header: list[Field]
+    header: list[Field | None]  # None: a column the schema does not name (ignored)
     records: int = 0  # data records (non-blank rows) seen so far
 
     def where(self, line: int, record: int) -> str:

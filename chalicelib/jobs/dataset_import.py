@@ -42,6 +42,7 @@ from chalicelib.state.s3 import caller_s3, split_s3_url
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
+MAX_LOGGED_HEADER = 1024  # characters of the ignored column names a log line shows
 MIN_INTERACTIONS = 1000
 
 BLOCK_BYTES = 8 * 2**20  # CSV bytes read and parsed at a time
@@ -126,8 +127,10 @@ class _Writer:
 
 # -- reading: the header ---------------------------------------------------------------
 
-def _header(block: bytes, url: str, schema: DatasetSchema) -> tuple[list[Field], int]:
-    """The header's fields (in file order) and the length of the header record."""
+def _header(block: bytes, url: str, schema: DatasetSchema,
+            ) -> tuple[list[Field | None], int]:
+    """The header's fields in file order (None for a column the schema does not name,
+    which is ignored, like pandas' unnamed index column) and the header record's length."""
     end = block.find(b"\n") + 1 or len(block)
     while block.count(b'"', 0, end) % 2 and end < len(block):
         end = block.find(b"\n", end) + 1 or len(block)
@@ -137,17 +140,22 @@ def _header(block: bytes, url: str, schema: DatasetSchema) -> tuple[list[Field],
     fields = [by_name.get(n.upper()) for n in names]
     unknown = [n for n, f in zip(names, fields, strict=True) if f is None]
     if unknown:
-        raise JobFailed(f"{url}: the header names columns that are not in the schema: "
-                        f"{unknown}. Header names must match schema field names "
-                        f"({', '.join(f.name for f in schema.fields)}; any case, any order).")
+        log.info("%s: ignoring %d column(s) the schema does not name: %s", url,
+                 len(unknown), _clip(repr(unknown), MAX_LOGGED_HEADER))
     found = [f for f in fields if f is not None]
     twice = sorted({f.name for f in found if found.count(f) > 1})
     if twice:
         raise JobFailed(f"{url}: the header names {twice} more than once.")
     missing = [f.name for f in schema.fields if not f.nullable and f not in found]
     if missing:
-        raise JobFailed(f"Input CSV is missing the following columns: {missing} ({url}).")
-    return found, end
+        raise JobFailed(f"Input CSV is missing the following columns: {missing} ({url}). "
+                        "Header names must match schema field names "
+                        f"({', '.join(f.name for f in schema.fields)}; any case, any order).")
+    return fields, end
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 # -- the job ------------------------------------------------------------------------------

@@ -112,9 +112,20 @@ def update_solution(ctx: Context, res: Resource) -> None:
         ctx.store.save(res)
 
 
-def remove(ctx: Context, res: Resource) -> None:
-    """DELETE PENDING -> DELETE IN_PROGRESS -> gone, with what the resource owned."""
+def delete(ctx: Context, res: Resource) -> None:
+    """DELETE PENDING -> DELETE IN_PROGRESS; the resource is gone ``delete_seconds`` later
+    (Personalize deletes asynchronously: Describe shows both states, then
+    ResourceNotFoundException)."""
     ctx.store.set_status(res.arn, Status.DELETE_IN_PROGRESS)
+    delay = ctx.settings.delete_seconds
+    if delay > 0:
+        ctx.store.enqueue(res.arn, "remove", delay)
+    else:
+        remove(ctx, res)
+
+
+def remove(ctx: Context, res: Resource) -> None:
+    """A DELETE IN_PROGRESS resource and what it owned: gone."""
     blobs: list[str] = [res.attrs["_artifact"]] if "_artifact" in res.attrs else []
     with ctx.store.transaction() as db:
         owned = ctx.store.find("solution-version", parent=res.arn) if res.kind == "solution" \

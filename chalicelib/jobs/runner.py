@@ -24,7 +24,7 @@ from chalicelib.jobs import (
     train,
 )
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import Status
+from chalicelib.state.lifecycle import DELETING, Status
 from chalicelib.state.s3 import AccessDenied, acting_for
 from chalicelib.state.store import Job, Resource
 
@@ -55,16 +55,17 @@ _RESUMED = {Status.CREATE_IN_PROGRESS: Status.CREATE_PENDING,
             Status.STOP_IN_PROGRESS: Status.STOP_PENDING}
 
 
+_DELETE_ACTIONS = {"delete": lifecycle.delete, "remove": lifecycle.remove}
+
+
 def _action(kind: str, action: str) -> JobFn:
-    if action == "delete":
-        return lifecycle.remove
-    return ACTIONS.get((kind, action), lifecycle.activate)
+    return _DELETE_ACTIONS.get(action) or ACTIONS.get((kind, action), lifecycle.activate)
 
 
 def run_one(ctx: Context, job: Job) -> None:
     res = ctx.store.get(job.arn)
-    if res is None:  # deleted while queued
-        ctx.store.finish(job)
+    if res is None or (res.status in DELETING and job.action not in _DELETE_ACTIONS):
+        ctx.store.finish(job)  # deleted (or being deleted) since it was queued
         return
     log.info("job %s: %s %s", job.id, job.action, job.arn)
     started = time.perf_counter()

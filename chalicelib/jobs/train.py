@@ -38,6 +38,8 @@ from chalicelib.state.lifecycle import Status
 from chalicelib.state.store import Resource
 
 log = logging.getLogger(__name__)
+# How long a version waits in the queue before it looks at its pending solution again.
+SOLUTION_WAIT_SECONDS = 1.0
 # EASE's item x item solve is exact and fast for small catalogues; beyond, ALS.
 EASE_MAX_ITEMS = 5000
 
@@ -294,6 +296,8 @@ def trainer_of(name: str) -> Trainer | None:
 
 
 def run(ctx: Context, version: Resource) -> None:
+    if version.status == Status.CREATE_STOPPED or not _solution_ready(ctx, version):
+        return  # stopped while it waited in the queue, or waits for its solution
     begin(ctx, version)
     started = time.time()
     try:
@@ -301,6 +305,23 @@ def run(ctx: Context, version: Resource) -> None:
     except Stopped:
         ctx.store.set_status(version.arn, Status.CREATE_STOPPED)
         log.info("training of %s stopped on request", version.arn)
+
+
+def _solution_ready(ctx: Context, version: Resource) -> bool:
+    """CreateSolutionVersion may follow CreateSolution at once: the version stays CREATE
+    PENDING until its solution is ACTIVE (False: queued again), and fails if the solution
+    does."""
+    solution = ctx.store.get(version.attrs["solutionArn"])
+    if solution is not None and solution.status in (Status.CREATE_PENDING,
+                                                    Status.CREATE_IN_PROGRESS):
+        ctx.store.enqueue(version.arn, "create", SOLUTION_WAIT_SECONDS)
+        return False
+    if solution is None or solution.status != Status.ACTIVE:
+        state = solution.status if solution is not None else "gone"
+        why = f" ({solution.failure_reason})" if solution and solution.failure_reason else ""
+        raise JobFailed(f"Solution {version.attrs['solutionArn']} is {state}{why}, not "
+                        "ACTIVE, so the version was not trained.")
+    return True
 
 
 def artifact_of(job: TrainingJob, trained: Trained) -> Artifact:

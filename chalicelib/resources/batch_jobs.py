@@ -60,7 +60,7 @@ def num_results(params: dict[str, Any], maximum: int) -> int:
 
 def active_version(ctx: Context, arn: str) -> tuple[Resource, catalogue.Recipe]:
     version = common.require(ctx, solution_versions.KIND, arn)
-    common.require_active(version, solution_versions.KIND, "before a batch job can use it")
+    solution_versions.require_usable(ctx, version, "before a batch job can use it")
     return version, solutions.recipe_of(version.attrs["recipeArn"])
 
 

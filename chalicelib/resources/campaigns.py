@@ -19,6 +19,9 @@ def resolve_version(ctx: Context, arn: str) -> Resource:
     """A solution version ARN, or ``<solutionArn>/$LATEST`` -> the newest ACTIVE version."""
     if arn.endswith("/" + LATEST):
         solution = common.require(ctx, solutions.KIND, arn.removesuffix("/" + LATEST))
+        if solution.status in DELETING:
+            raise ResourceInUseException(
+                f"Solution {solution.arn} is {solution.status}; it cannot be deployed.")
         active = ctx.store.find(solution_versions.KIND.name, parent=solution.arn,
                                 statuses=frozenset({Status.ACTIVE}))
         if not active:
@@ -26,7 +29,7 @@ def resolve_version(ctx: Context, arn: str) -> Resource:
                 f"Solution {solution.arn} has no ACTIVE solution version for $LATEST yet.")
         return active[0]
     version = common.require(ctx, solution_versions.KIND, arn)
-    common.require_active(version, solution_versions.KIND, "before a campaign can deploy it")
+    solution_versions.require_usable(ctx, version, "before a campaign can deploy it")
     return version
 
 
@@ -125,9 +128,4 @@ def update_campaign(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def delete_campaign(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     with ctx.store.transaction():
         res = common.require(ctx, KIND, params["campaignArn"])
-        if res.status in DELETING:
-            raise ResourceInUseException(f"Campaign {res.arn} is already being deleted.")
-        res.status = Status.DELETE_PENDING
-        ctx.store.save(res)
-        ctx.store.enqueue(res.arn, "delete")
-    return {}
+        return common.start_delete(ctx, KIND, res)

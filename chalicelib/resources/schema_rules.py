@@ -101,10 +101,13 @@ def _field(raw: object, record: str) -> Field:
     if not _FIELD_NAME.fullmatch(name) or len(name) > 150:
         raise _bad(f"field name {name!r} must match [A-Za-z_][A-Za-z0-9_]* (max 150 chars).")
     nullable = False
+    if isinstance(kind, list) and len(kind) == 1:
+        kind = kind[0]  # a one-member union ["string"] is that type (not nullable)
     if isinstance(kind, list):
         others = [t for t in kind if t != "null"]
         if len(kind) != 2 or len(others) != 1 or not isinstance(others[0], str):
-            raise _bad(f"field {name}: a union must be [\"null\", <primitive>], got {kind}.")
+            raise _bad(f"field {name}: a union must be [\"null\", <primitive>] (or one "
+                       f"type, [<primitive>]), got {kind}.")
         kind, nullable = others[0], True
     if not isinstance(kind, str) or kind not in PRIMITIVES or kind == "null":
         raise _bad(f"field {name}: type {kind!r} is not supported; use one of "

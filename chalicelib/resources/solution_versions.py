@@ -9,12 +9,15 @@ from typing import Any
 from chalicelib.errors import InvalidInputException, ResourceInUseException
 from chalicelib.resources import common, quotas, solutions
 from chalicelib.state.context import Context
-from chalicelib.state.lifecycle import PENDING, Status
+from chalicelib.state.lifecycle import DELETING, PENDING, Status
 from chalicelib.state.store import Resource
 
 KIND = solutions.VERSION_KIND
 # Recipes whose versions may be trained with trainingMode=UPDATE.
 UPDATABLE = frozenset({"aws-user-personalization", "aws-hrnn-coldstart"})
+# CreateSolutionVersion may follow CreateSolution at once: the version is CREATE PENDING
+# until its solution is ACTIVE (the training job waits for it; jobs/train.py).
+WAITS_FOR = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 _SNAPSHOT = ("recipeArn", "datasetGroupArn", "eventType", "performHPO", "performAutoML",
              "performIncrementalUpdate", "solutionConfig")
 
@@ -26,7 +29,10 @@ def create_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, A
             "trainingMode AUTOTRAIN is set by automatic training; use FULL or UPDATE.")
     with ctx.store.transaction():
         solution = common.require(ctx, solutions.KIND, params["solutionArn"])
-        common.require_active(solution, solutions.KIND, "before it can be trained")
+        if solution.status not in (Status.ACTIVE, *WAITS_FOR):
+            raise ResourceInUseException(
+                f"The solution {solution.arn} is {solution.status}; a version can be created "
+                "while it is CREATE PENDING, CREATE IN_PROGRESS or ACTIVE.")
         res = start_training(ctx, solution, mode, "MANUAL", params.get("name"),
                              params.get("tags"))
     return {"solutionVersionArn": res.arn}
@@ -49,6 +55,12 @@ def start_training(ctx: Context, solution: Resource, mode: str, training_type: s
                    for v in versions):
             raise InvalidInputException(
                 "trainingMode UPDATE needs an ACTIVE version trained with FULL first.")
+    deleting = [d for d in ctx.store.find("dataset", parent=solution.attrs["datasetGroupArn"])
+                if d.status in DELETING]
+    if deleting:
+        raise ResourceInUseException(
+            f"Dataset {deleting[0].arn} is {deleting[0].status}; a solution version cannot "
+            "be trained while a dataset of its group is being deleted.")
     training = [v for v in versions if v.status in PENDING]
     if training:
         raise ResourceInUseException(
@@ -65,6 +77,16 @@ def start_training(ctx: Context, solution: Resource, mode: str, training_type: s
     })
     return common.create(ctx, KIND, f"{solution.arn}/{version_id}", name or version_id,
                          solution.arn, attrs, tags)
+
+
+def require_usable(ctx: Context, version: Resource, purpose: str) -> None:
+    """The version is ACTIVE and its solution is not being deleted."""
+    common.require_active(version, KIND, purpose)
+    solution = ctx.store.get(version.attrs["solutionArn"])
+    if solution is not None and solution.status in DELETING:
+        raise ResourceInUseException(
+            f"Solution {solution.arn} is {solution.status}; its versions cannot be used "
+            "any more.")
 
 
 def describe_solution_version(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

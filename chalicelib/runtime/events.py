@@ -34,6 +34,7 @@ _ID_FIELD = {"Users": "USER_ID", "Items": "ITEM_ID", "Actions": "ACTION_ID"}
 # Kept with every event (as "_<FIELD>" when the schema has no such column) for metric
 # attribution: the source label and the recommendation the event followed.
 ATTRIBUTION_FIELDS = ("RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE")
+MAX_ID_LENGTH = 256  # Event.itemId in the botocore model
 
 
 def _tracker(ctx: Context, tracking_id: str) -> Resource:
@@ -99,6 +100,37 @@ def _insert(ctx: Context, dataset: Resource, rows: list[dict[str, Any]],
              for r, user in zip(rows, users, strict=True)])
 
 
+def _legacy_members(raw: str | None, where: str) -> tuple[str | None, dict[str, Any]]:
+    """The older PutEvents form sends ``itemId`` (and ``eventValue``) inside ``properties``
+    (AWS's getting-started notebook: ``properties='{"itemId": "270"}'``): take them out,
+    checked as the top-level members are. Returns the remaining properties (None if
+    nothing is left) and the members found; invalid JSON is left for records.properties."""
+    try:
+        parsed = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return raw, {}
+    if not isinstance(parsed, dict) or not {"itemId", "eventValue"} & parsed.keys():
+        return raw, {}
+    found: dict[str, Any] = {}
+    item_id = parsed.pop("itemId", None)
+    if item_id is not None:
+        text = str(item_id) if isinstance(item_id, str | int) and \
+            not isinstance(item_id, bool) else ""
+        if not 1 <= len(text) <= MAX_ID_LENGTH:
+            raise InvalidInputException(
+                f"{where}.properties.itemId must be a string of 1 to {MAX_ID_LENGTH} "
+                f"characters, got {item_id!r}.")
+        found["itemId"] = text
+    value = parsed.pop("eventValue", None)
+    if value is not None:
+        try:
+            found["eventValue"] = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInputException(
+                f"{where}.properties.eventValue must be a number, got {value!r}.") from None
+    return (json.dumps(parsed) if parsed else None), found
+
+
 def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tracker = _tracker(ctx, params["trackingId"])
     dataset, schema = _group_dataset(ctx, tracker, "INTERACTIONS", "Interactions")
@@ -106,14 +138,18 @@ def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for n, event in enumerate(params["eventList"], start=1):
         where = f"eventList.{n}"
-        if "itemId" not in event:
+        raw, legacy = _legacy_members(event.get("properties"), where)
+        item_id = event.get("itemId") or legacy.get("itemId")
+        if item_id is None:
             raise InvalidInputException(f"{where}.itemId is required: the Interactions schema "
                                         "has ITEM_ID.")
-        row = records.properties(schema, event.get("properties"), where, _EVENT_FIELDS)
-        row.update(USER_ID=user_id or session_id, ITEM_ID=event["itemId"],
+        row = records.properties(schema, raw, where, _EVENT_FIELDS)
+        row.update(USER_ID=user_id or session_id, ITEM_ID=item_id,
                    TIMESTAMP=records.epoch_seconds(event["sentAt"], f"{where}.sentAt"))
+        value = event.get("eventValue")
         optional = {
-            "EVENT_TYPE": event["eventType"], "EVENT_VALUE": event.get("eventValue"),
+            "EVENT_TYPE": event["eventType"],
+            "EVENT_VALUE": value if value is not None else legacy.get("eventValue"),
             "IMPRESSION": "|".join(event["impression"]) if event.get("impression") else None,
             "RECOMMENDATION_ID": event.get("recommendationId"),
             "EVENT_ATTRIBUTION_SOURCE": (event.get("metricAttribution") or {}).get(

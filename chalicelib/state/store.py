@@ -89,6 +89,13 @@ def m004_deleted_users(db: sqlite_utils.Database) -> None:
         deleted REAL NOT NULL, PRIMARY KEY (group_arn, user_id))""")
 
 
+@migrations()
+def m005_job_not_before(db: sqlite_utils.Database) -> None:
+    """A queued job may wait until a time (a deleted resource stays DELETE IN_PROGRESS for
+    a while before it is gone)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN not_before REAL")
+
+
 @dataclass
 class Resource:
     arn: str
@@ -277,14 +284,18 @@ class Store:
 
     # -- job queue ---------------------------------------------------------------
 
-    def enqueue(self, arn: str, action: str) -> None:
-        self.db["jobs"].insert({"arn": arn, "action": action, "enqueued": time.time()})
+    def enqueue(self, arn: str, action: str, delay: float = 0.0) -> None:
+        """Queue a job; with ``delay`` it is not claimed before that many seconds pass."""
+        now = time.time()
+        self.db["jobs"].insert({"arn": arn, "action": action, "enqueued": now,
+                                "not_before": now + delay if delay > 0 else None})
 
     def claim(self) -> Job | None:
-        """Take the oldest queued job, or None."""
+        """Take the oldest queued job that is due, or None."""
         with self.transaction() as db:
             row = db.execute("SELECT id, arn, action, attempts FROM jobs WHERE state = 'queued' "
-                             "ORDER BY id LIMIT 1").fetchone()
+                             "AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT 1",
+                             [time.time()]).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ? "

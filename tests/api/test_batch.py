@@ -503,10 +503,12 @@ def test_item_affinity__segments(personalize: Any, s3: Any, bucket: str, flow: W
     assert job["numResults"] == 20
     out = read_out(s3, output + "in.json.out")
     assert [o["input"] for o in out] == lines
+    assert set(out[0]) == {"input", "output", "error"} and list(out[0]["output"]) == \
+        ["usersList"] and out[0]["error"] is None
     data = flow.data
     had = set(zip(data.users, data.items, strict=True))
     for o in out[:2]:
-        users, item = o["output"]["recommendedUsers"], o["input"]["itemId"]
+        users, item = o["output"]["usersList"], o["input"]["itemId"]
         assert len(users) == len(set(users)) == 20
         assert not any((u, item) in had for u in users)
         cluster = data.cluster_of_item[item]
@@ -523,11 +525,14 @@ def test_item_attribute_affinity__segments(personalize: Any, s3: Any, bucket: st
                    put_input(s3, bucket, [{"itemAttributes": q} for q in queries]), output)
     assert job["status"] == "ACTIVE", job
     out = read_out(s3, output + "in.json.out")
-    assert [o["itemAttributes"] for o in out] == queries  # echoed at the top level
-    assert all("input" not in o for o in out)
+    # AWS's format (the user-segmentation sample reads x['input']['itemAttributes']).
+    assert [o["input"] for o in out] == [{"itemAttributes": q} for q in queries]
+    assert [list(o) for o in out] == [["input", "output", "error"]] * 3
+    assert out[0]["output"] == {"usersList": out[0]["output"]["usersList"]}
+    assert out[0]["error"] is None
     data = flow.data
     for o, cluster in zip(out[:2], (3, 5), strict=True):
-        users = o["output"]["recommendedUsers"]
+        users = o["output"]["usersList"]
         assert len(users) == 25  # the default numResults
         assert sum(data.cluster_of_user[u] == cluster for u in users) >= 22
     assert "unknown item attribute 'COLOUR'" in out[2]["error"]
@@ -549,9 +554,9 @@ def test_segments__user_filter_with_values_per_line(
     assert job["status"] == "ACTIVE" and job["filterArn"] == arn, job
     out = read_out(s3, output + "in.json.out")
     for o, kept in zip(out[:2], ("basic", "gold"), strict=False):
-        users = o["output"]["recommendedUsers"]
+        users = o["output"]["usersList"]
         assert len(users) == 30 and {tier(u) for u in users} == {kept}
-    assert len(out[2]["output"]["recommendedUsers"]) == 30  # no value: no exclusion
+    assert len(out[2]["output"]["usersList"]) == 30  # no value: no exclusion
     assert out[3]["output"] is None and "at most 5" in out[3]["error"]
 
 

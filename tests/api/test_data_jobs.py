@@ -168,7 +168,7 @@ def test_data_deletion_removes_users_from_segments_of_older_models(
         job = segments(personalize, version, put_input(s3, bucket, [{"itemId": "i3"}]),
                        output, numResults=10)
         assert job["status"] == "ACTIVE", job
-        return read_out(s3, output + "in.json.out")[0]["output"]["recommendedUsers"]
+        return read_out(s3, output + "in.json.out")[0]["output"]["usersList"]
     before = segment()
     doomed = before[:2]
     job = _delete(personalize, s3, bucket, work.group_arn, "USER_ID\n" + "\n".join(doomed))

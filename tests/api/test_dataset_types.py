@@ -113,3 +113,28 @@ def test_domain_groups(personalize: Any) -> None:
     items = schema("Items", f("ITEM_ID"), f("GENRES", categorical=True))
     with pytest.raises(personalize.exceptions.InvalidInputException, match="CREATION_TIMESTAMP"):
         personalize.create_schema(name=unique("s"), schema=items, domain="VIDEO_ON_DEMAND")
+
+
+def test_one_member_union_is_that_type(personalize: Any, tailor: Tailor) -> None:
+    """["string"] (the Promotions sample's Items schema) is "string": accepted, not
+    nullable."""
+    text = schema("Items", f("ITEM_ID", ["string"]), f("PRICE", ["float"]),
+                  f("GENRES", ["string"], categorical=True))
+    arn = personalize.create_schema(name=unique("s"), schema=text)["schemaArn"]
+    group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    items = personalize.create_dataset(name=unique("d"), datasetGroupArn=group,
+                                       datasetType="Items", schemaArn=arn)["datasetArn"]
+    wait(lambda: personalize.describe_dataset(datasetArn=items)["dataset"])
+    events = tailor.client("personalize-events")
+    events.put_items(datasetArn=items, items=[
+        {"itemId": "i1", "properties": json.dumps({"price": 2.5, "genres": "Comedy"})}])
+    with pytest.raises(events.exceptions.InvalidInputException, match="GENRES"):
+        events.put_items(datasetArn=items, items=[
+            {"itemId": "i2", "properties": json.dumps({"price": 2.5})}])
+    with pytest.raises(events.exceptions.InvalidInputException, match="a number"):
+        events.put_items(datasetArn=items, items=[
+            {"itemId": "i2", "properties": json.dumps({"price": "x", "genres": "Drama"})}])
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="union"):
+        personalize.create_schema(name=unique("s"), schema=schema(
+            "Items", f("ITEM_ID"), f("PRICE", ["float", "int"])))

@@ -176,7 +176,7 @@ def test_import_job_input_errors(personalize: Any, empty_dataset: str, bucket: s
 
 @pytest.mark.parametrize("body, reason", [
     ("USER_ID,ITEM_ID\nu1,i1\n", "missing the following columns: ['TIMESTAMP'"),
-    ("USER_ID,ITEM_ID,TIMESTAMP,COLOR\nu1,i1,1,red\n", "not in the schema: ['COLOR']"),
+    (",USER_ID,ITEM_ID,COLOR\n0,u1,i1,red\n", "missing the following columns: ['TIMESTAMP'"),
     ("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n" + "u1,i1,1700000000,click\n" * 999
      + "u2,i2,yesterday,click\nu3,i3,1700000000000,click\n",
      "2 invalid row(s)"),

@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 from tests import synthetic
 from tests.conftest import (
     Tailor,
+    create_dataset,
     create_interactions_dataset,
+    schema_json,
     start_tailor,
     unique,
     wait,
@@ -139,3 +141,35 @@ def test_acknowledged_events_survive_kill_and_train(tmp_path: Path) -> None:
         assert res["status"] == "ACTIVE", res.get("failureReason")
     finally:
         server.stop()
+
+
+def test_put_events__item_in_properties(personalize: Any, tailor: Tailor, s3: Any,
+                                        bucket: str) -> None:
+    """The older form (AWS's getting-started notebook) sends itemId and eventValue inside
+    properties: recorded exactly like the top-level members, which win when both are given."""
+    from tests.api.test_data_jobs import export
+
+    group = personalize.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    dataset = create_dataset(personalize, group, "Interactions", schema_json(
+        "Interactions", {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "EVENT_VALUE", "type": ["null", "float"]}))
+    tracking_id = tracker_for(personalize, group)
+    events = tailor.client("personalize-events")
+    now = int(time.time())
+    events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1", eventList=[
+        {"eventType": "click", "properties": json.dumps({"itemId": "270"}), "sentAt": now},
+        {"eventType": "buy", "properties": json.dumps({"itemId": "271", "eventValue": 4.5}),
+         "sentAt": now + 1},
+        {"eventType": "click", "itemId": "272", "eventValue": 2.0, "sentAt": now + 2,
+         "properties": json.dumps({"itemId": "999", "eventValue": 9})},
+        {"eventType": "click", "itemId": "273", "sentAt": now + 3}])
+    with pytest.raises(events.exceptions.InvalidInputException, match="properties.itemId"):
+        events.put_events(trackingId=tracking_id, userId="u1", sessionId="s1", eventList=[
+            {"eventType": "click", "properties": '{"itemId": ""}', "sentAt": now}])
+    _, rows = export(personalize, s3, bucket, dataset, ingestionMode="PUT")
+    assert [(r["USER_ID"], r["ITEM_ID"], r["EVENT_TYPE"], r["EVENT_VALUE"]) for r in rows] == [
+        ("u1", "270", "click", ""), ("u1", "271", "buy", "4.5"), ("u1", "272", "click", "2.0"),
+        ("u1", "273", "click", "")]

@@ -7,18 +7,14 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HeadersDict
-from botocore.config import Config
 
 from tests import synthetic
-from tests.conftest import drain_app, start_tailor, unique, wait
+from tests.api.inprocess import App
+from tests.conftest import start_tailor, unique, wait
 
 ROLE = "arn:aws:iam::123456789012:role/personalize"
 T0 = 1_700_000_100          # events' sentAt; its 15-minute bucket starts at BUCKET
@@ -57,51 +53,6 @@ def metric(name: str, event_type: str = "click", expression: str = "SAMPLECOUNT(
 
 def output(path: str | None) -> dict[str, Any]:
     return {"roleArn": ROLE, **({"s3DataDestination": {"path": path}} if path else {})}
-
-
-# -- boto3 clients on the in-process app (jobs run only when drain_app is called) ---------
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.body
-
-
-def in_process(app_client: Any, service: str) -> Any:
-    """A boto3 client whose requests go to ``app_client`` (botocore's before-send hook)."""
-    client = boto3.session.Session().client(
-        service, endpoint_url="http://tailor.test", region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}))
-
-    def send(request: Any, **_: Any) -> AWSResponse:
-        url = urlsplit(request.url)
-        body = request.body or b""
-        headers = {k: v.decode() if isinstance(v, bytes) else v
-                   for k, v in request.headers.items()}
-        resp = app_client.http.request(
-            request.method, url.path + (f"?{url.query}" if url.query else ""),
-            headers=headers, body=body.encode() if isinstance(body, str) else body)
-        return AWSResponse(request.url, resp.status_code, HeadersDict(resp.headers),
-                           _Raw(resp.body))
-
-    client.meta.events.register("before-send", send)
-    return client
-
-
-class App:
-    """The in-process app through boto3: control plane, runtime, events."""
-
-    def __init__(self, app_client: Any) -> None:
-        self.client = app_client
-        self.p = in_process(app_client, "personalize")
-        self.runtime = in_process(app_client, "personalize-runtime")
-        self.events = in_process(app_client, "personalize-events")
-
-    def drain(self) -> int:
-        return drain_app(self.client)
 
 
 def build(app: App, s3: Any, bucket: str, interactions: str = INTERACTIONS,
@@ -417,6 +368,9 @@ def test_pending_group_and_attribution_are_in_use(app_client: Any) -> None:
     with pytest.raises(p.exceptions.ResourceInUseException, match="already being deleted"):
         p.delete_metric_attribution(metricAttributionArn=arn)
     app.drain()
+    assert p.describe_metric_attribution(
+        metricAttributionArn=arn)["metricAttribution"]["status"] == "DELETE IN_PROGRESS"
+    app.finish_deletes()
     with pytest.raises(p.exceptions.ResourceNotFoundException):
         p.describe_metric_attribution(metricAttributionArn=arn)
 

@@ -402,6 +402,12 @@ def test_delete(personalize: Any, runtime: Any, domains: dict[str, Domain]) -> N
     vod = domains["VIDEO_ON_DEMAND"]
     arn = vod.arns.pop("aws-vod-trending-now")
     personalize.delete_recommender(recommenderArn=arn)
+    assert describe(personalize, arn)["status"] in ("DELETE PENDING", "DELETE IN_PROGRESS")
+    wait(lambda: describe(personalize, arn), done={"DELETE IN_PROGRESS"})
+    with pytest.raises(runtime.exceptions.InvalidInputException, match="DELETE IN_PROGRESS"):
+        runtime.get_recommendations(recommenderArn=arn, userId="u0")
+    with pytest.raises(personalize.exceptions.ResourceInUseException):
+        personalize.stop_recommender(recommenderArn=arn)
     with pytest.raises(personalize.exceptions.ResourceNotFoundException):
         wait(lambda: describe(personalize, arn), done=set())
     with pytest.raises(runtime.exceptions.ResourceNotFoundException):

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from tests.api.inprocess import App
 from tests.conftest import Workflow, build_group, deploy, train, unique, wait
-from tests.synthetic import planted_interactions
+from tests.synthetic import INTERACTIONS_SCHEMA, planted_interactions
 
 METRICS = {"coverage", "mean_reciprocal_rank_at_25", "normalized_discounted_cumulative_gain_at_5",
            "normalized_discounted_cumulative_gain_at_10",
@@ -237,3 +238,50 @@ def test_training_is_deterministic(personalize: Any, runtime: Any, s3: Any,
     lists = [runtime.get_recommendations(campaignArn=deploy(personalize, v), userId="u3",
                                          numResults=20)["itemList"] for v in (first, second)]
     assert lists[0] == lists[1]
+
+
+def test_create_solution_version__right_after_create_solution(
+        app_client: Any, s3: Any, bucket: str) -> None:
+    """As the batch-recommendations sample does: no wait between CreateSolution and
+    CreateSolutionVersion. The version is CREATE PENDING and trains once its solution is
+    ACTIVE; a stopped waiting version stays stopped."""
+    app = App(app_client)
+    p = app.p
+    group = p.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+    app.drain()
+    schema = p.create_schema(name=unique("s"), schema=INTERACTIONS_SCHEMA)["schemaArn"]
+    dataset = p.create_dataset(name=unique("d"), datasetGroupArn=group,
+                               datasetType="Interactions", schemaArn=schema)["datasetArn"]
+    app.drain()
+    key = f"{unique('sv')}/interactions.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=planted_interactions(
+        n_users=80, n_items=120, per_user=30, seed=9).to_csv().encode())
+    p.create_dataset_import_job(jobName=unique("imp"), datasetArn=dataset,
+                                dataSource={"dataLocation": f"s3://{bucket}/{key}"})
+    app.drain()
+    versions = []
+    for recipe in ("aws-popularity-count", "aws-sims"):
+        solution = p.create_solution(name=unique("sol"), datasetGroupArn=group,
+                                     recipeArn=f"arn:aws:personalize:::recipe/{recipe}")
+        arn = solution["solutionArn"]
+        assert p.describe_solution(solutionArn=arn)["solution"]["status"] == "CREATE PENDING"
+        versions.append(p.create_solution_version(solutionArn=arn)["solutionVersionArn"])
+        assert p.describe_solution_version(solutionVersionArn=versions[-1])[
+            "solutionVersion"]["status"] == "CREATE PENDING"
+    p.stop_solution_version_creation(solutionVersionArn=versions[1])
+    app.drain()
+    assert p.describe_solution_version(solutionVersionArn=versions[0])[
+        "solutionVersion"]["status"] == "ACTIVE"
+    assert p.describe_solution_version(solutionVersionArn=versions[1])[
+        "solutionVersion"]["status"] == "CREATE STOPPED"
+
+
+def test_create_solution_version__no_wait_over_http(personalize: Any,
+                                                    workflow: Workflow) -> None:
+    solution = personalize.create_solution(
+        name=unique("sol"), datasetGroupArn=workflow.group_arn,
+        recipeArn="arn:aws:personalize:::recipe/aws-popularity-count")["solutionArn"]
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    res = wait(lambda: personalize.describe_solution_version(
+        solutionVersionArn=version)["solutionVersion"])
+    assert res["status"] == "ACTIVE", res.get("failureReason")
