@@ -47,12 +47,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from moto.server import ThreadedMotoServer
+    from chalicelib.server import listen
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    try:  # moto's ThreadedMotoServer would wait forever for a port in use
+        sock = listen(args.host, args.port)
+    except SystemExit as exc:
+        print(exc, flush=True)  # the first line says why, for ``tailor serve`` to repeat
+        return 1
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    server = make_server(args.host, args.port, DomainDispatcherApplication(create_backend_app),
+                         threaded=True, request_handler=MotoRequestHandler,
+                         fd=sock.fileno())
+    sock.close()  # werkzeug serves a duplicate of it
+    host, port = server.server_address[:2]
     endpoint = f"http://{host}:{port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="moto")
+    thread.start()
     _journal_moto(args.journal, endpoint)
     print(endpoint, flush=True)
     stop = threading.Event()
@@ -60,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
-    server.stop()
+    server.shutdown()
     return 0
 
 

@@ -53,15 +53,16 @@ class Tailor:
             self.proc.wait(timeout=20)
 
 
-def start_tailor(data_dir: Path, s3_port: int = 0, **settings: str) -> Tailor:
-    """Run ``tailor serve`` on free ports; ``settings`` become TAILOR_<NAME> variables."""
+def start_tailor(data_dir: Path, s3_port: int = 0, port: int = 0, **settings: str) -> Tailor:
+    """Run ``tailor serve`` (on free ports unless given); ``settings`` become TAILOR_<NAME>
+    variables."""
     log = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAILOR_"))}
     env["TAILOR_WORKER_POLL_SECONDS"] = "0.2"
     env.update({f"TAILOR_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(data_dir),
-         "--port", "0", "--s3-port", str(s3_port), "--json"],
+         "--port", str(port), "--s3-port", str(s3_port), "--json"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line:
