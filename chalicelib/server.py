@@ -65,6 +65,7 @@ def client_env(endpoint: str, s3_endpoint: str, region: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL_IAM": s3_endpoint,
         "AWS_ENDPOINT_URL_STS": s3_endpoint,
         **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,  # the JavaScript SDK v3 reads no other
     }
 
 
@@ -114,6 +115,10 @@ class TailorServer:
     s3_port: int = 8001
     worker: bool = True
     processes: int = 1
+    # The local S3 (moto) listens on loopback whatever ``host`` is: it checks no
+    # signature, so it is for Tailor and programs on this machine. A caller that
+    # verifies requests may pass a public host here.
+    s3_host: str = "127.0.0.1"
     endpoint: str = ""
     s3_endpoint: str = ""
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -124,7 +129,13 @@ class TailorServer:
         # No "is the port free?" probe: each server's own bind (with SO_REUSEADDR, so a
         # restart right after a crash is not refused for the old connections) decides,
         # and a port in use becomes the same clear message (``port_taken``).
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data dir holds the local S3's objects and everything sent to Tailor: only its
+        # owner may read it. The umask makes every file and folder created from here on,
+        # by this process, its serving children and moto (sqlite's database with its
+        # -wal/-shm, the S3 journal, artifacts), 0600 / 0700 without each writer asking.
+        os.umask(0o077)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # a data dir made before, or by someone else's mkdir
         self._start_moto()
         os.environ["TAILOR_DATA_DIR"] = str(self.data_dir.resolve())
         for key, value in DUMMY_CREDENTIALS.items():
@@ -144,7 +155,7 @@ class TailorServer:
         outright if Tailor dies (it holds nothing that needs a clean stop), so that its
         port is free at once for a Tailor started again."""
         self._moto = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.s3server", "--host", self.host,
+            [sys.executable, "-m", "chalicelib.s3server", "--host", self.s3_host,
              "--port", str(self.s3_port), "--journal",
              str(self.data_dir.resolve() / "s3-journal.jsonl")],
             stdout=subprocess.PIPE, text=True,

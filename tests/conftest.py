@@ -41,7 +41,7 @@ class Tailor:
         key = {"personalize": "AWS_ENDPOINT_URL_PERSONALIZE",
                "personalize-runtime": "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME",
                "personalize-events": "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS",
-               "s3": "AWS_ENDPOINT_URL_S3"}[service]
+               "s3": "AWS_ENDPOINT_URL_S3", "iam": "AWS_ENDPOINT_URL_IAM"}[service]
         return boto3.session.Session().client(
             service, endpoint_url=self.env[key], region_name=self.env["AWS_DEFAULT_REGION"],
             aws_access_key_id="testing", aws_secret_access_key="testing",
