@@ -57,7 +57,7 @@ def clean_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A journal entry without credentials or signature (idempotent; also cleans the
     entries moto's own recorder wrote before Tailor did this)."""
     url = entry["url"]
-    if "://" in url:  # moto's recorder: the whole URL
+    if url.startswith(("http://", "https://")):  # moto's recorder: the whole URL
         parsed = urlsplit(url)
         path, query = parsed.path, parsed.query
     else:  # ours: path and query (a path may start with //)
