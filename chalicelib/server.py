@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import ipaddress
 import logging
 import os
@@ -42,13 +43,24 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 CREDENTIALS_FILE = "credentials.json"
 
 
-def port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+def port_taken(port: int) -> str:
+    """What ``tailor serve`` says when a port it must bind is in use."""
+    return (f"Port {port} for Tailor is taken; choose another (--port / --s3-port) or stop "
+            "what uses it.")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` with ``SO_REUSEADDR``, or SystemExit saying the
+    port is taken. The bind itself decides: after a crash the old connections linger in
+    TIME_WAIT / FIN_WAIT2 for about a minute, and only a bind without ``SO_REUSEADDR``
+    (as a "is the port free?" probe would do) is refused for them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)  # sets SO_REUSEADDR
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(port_taken(port)) from None
+        raise
 
 
 def client_env(endpoint: str, s3_endpoint: str, region: str,
@@ -67,6 +79,7 @@ def client_env(endpoint: str, s3_endpoint: str, region: str,
         "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
         "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,  # the JavaScript SDK v3 reads no other
     }
 
 
@@ -93,10 +106,10 @@ def prepare_credentials(data_dir: Path, account_id: str) -> tuple[Path, Credenti
     return path.resolve(), None if named else found.credentials[0]
 
 
-def _die_with_parent() -> None:
-    """In the moto child: get SIGTERM when Tailor dies, even by kill -9 (Linux)."""
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child: get ``sig`` when Tailor dies, even by kill -9 (Linux)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -143,6 +156,10 @@ class TailorServer:
     auth: bool = True
     # The key printed in the export lines (the one tailor serve created), if any.
     key: Credential | None = None
+    # The local S3 (moto) listens on loopback whatever ``host`` is: it checks no
+    # signature, so it is for Tailor and programs on this machine. A caller that
+    # verifies requests may pass a public host here.
+    s3_host: str = "127.0.0.1"
     endpoint: str = ""
     s3_endpoint: str = ""
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -150,11 +167,16 @@ class TailorServer:
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        for name, port in (("Tailor", self.port), ("moto", self.s3_port)):
-            if port and not port_free(self.host, port):
-                raise SystemExit(f"Port {port} for {name} is taken; choose another "
-                                 "(--port / --s3-port) or stop what uses it.")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # No "is the port free?" probe: each server's own bind (with SO_REUSEADDR, so a
+        # restart right after a crash is not refused for the old connections) decides,
+        # and a port in use becomes the same clear message (``port_taken``).
+        # The data dir holds the local S3's objects and everything sent to Tailor: only its
+        # owner may read it. The umask makes every file and folder created from here on,
+        # by this process, its serving children and moto (sqlite's database with its
+        # -wal/-shm, the S3 journal, artifacts), 0600 / 0700 without each writer asking.
+        os.umask(0o077)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # a data dir made before, or by someone else's mkdir
         os.environ["TAILOR_AUTH"] = "1" if self.auth else "0"
         if self.auth:
             path, self.key = prepare_credentials(self.data_dir, from_env().account_id)
@@ -166,21 +188,30 @@ class TailorServer:
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
         os.environ["AWS_ENDPOINT_URL_STS"] = self.s3_endpoint  # jobs assume callers' roles
         os.environ["TAILOR_INPROCESS_WORKER"] = "1" if self.worker else "0"
-        self._start_app()
+        try:
+            self._start_app()
+        except BaseException:
+            self.stop()
+            raise
 
     def _start_moto(self) -> None:
         """moto runs in a child process (``chalicelib.s3server``): its objects live in
-        memory, and a large upload or download must not add to Tailor's own footprint."""
+        memory, and a large upload or download must not add to Tailor's own footprint.
+        Its first line of output is its endpoint, or why it could not start. It is killed
+        outright if Tailor dies (it holds nothing that needs a clean stop), so that its
+        port is free at once for a Tailor started again."""
         self._moto = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.s3server", "--host", self.host,
+            [sys.executable, "-m", "chalicelib.s3server", "--host", self.s3_host,
              "--port", str(self.s3_port), "--journal",
              str(self.data_dir.resolve() / "s3-journal.jsonl")],
             stdout=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent)  # noqa: PLW1509 - runs before any thread starts
-        line = self._moto.stdout.readline() if self._moto.stdout else ""
-        if not line.strip():
-            raise SystemExit("The local S3 (moto) did not start; see the messages above.")
-        self.s3_endpoint = line.strip()
+            preexec_fn=lambda: _die_with_parent(signal.SIGKILL))  # noqa: PLW1509 - no threads yet
+        line = (self._moto.stdout.readline() if self._moto.stdout else "").strip()
+        if not line.startswith("http"):
+            self._moto.wait(timeout=20)
+            raise SystemExit(line or "The local S3 (moto) did not start; see the messages "
+                             "above.")
+        self.s3_endpoint = line
 
     def _start_app(self) -> None:
         import app as tailor_app
@@ -188,6 +219,14 @@ class TailorServer:
         from chalicelib.jobs.runner import start_worker
         from chalicelib.state.context import context
 
+        try:  # bind first: nothing runs if the port is taken
+            self._server = _dev_server(tailor_app.app, self.host, self.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SystemExit(port_taken(self.port)) from None
+            raise
+        self.port = self._server.server.server_address[1]
+        self.endpoint = f"http://{self.host}:{self.port}"
         ctx = context()
         if self.worker:  # with the app's clock: automatic training, metric reports
             self._worker = start_worker(ctx, tailor_app.clock)
@@ -195,9 +234,6 @@ class TailorServer:
             self._s3_watcher = s3_trigger.start_watcher(ctx, tailor_app.create_import_job)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
-        self._server = _dev_server(tailor_app.app, self.host, self.port)
-        self.port = self._server.server.server_address[1]
-        self.endpoint = f"http://{self.host}:{self.port}"
         if self.processes > 1:
             self._start_children(ctx)
         thread = threading.Thread(target=self._server.server.serve_forever, daemon=True,
@@ -262,7 +298,8 @@ class TailorServer:
         for child in self._children:
             child.wait(timeout=20)
         if getattr(self, "_server", None):
-            self._server.server.shutdown()
+            if any(t.name == "tailor-http" for t in self._threads):  # else shutdown() waits
+                self._server.server.shutdown()
             self._server.server.server_close()
         if getattr(self, "_moto", None):
             self._moto.terminate()

@@ -44,7 +44,7 @@ class Tailor:
         key = {"personalize": "AWS_ENDPOINT_URL_PERSONALIZE",
                "personalize-runtime": "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME",
                "personalize-events": "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS",
-               "s3": "AWS_ENDPOINT_URL_S3"}[service]
+               "s3": "AWS_ENDPOINT_URL_S3", "iam": "AWS_ENDPOINT_URL_IAM"}[service]
         return boto3.session.Session().client(
             service, endpoint_url=self.env[key], region_name=self.env["AWS_DEFAULT_REGION"],
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
@@ -57,17 +57,17 @@ class Tailor:
             self.proc.wait(timeout=20)
 
 
-def start_tailor(data_dir: Path, s3_port: int = 0, flags: tuple[str, ...] = (),
-                 **settings: str) -> Tailor:
-    """Run ``tailor serve`` on free ports; ``settings`` become TAILOR_<NAME> variables,
-    ``flags`` more command-line arguments."""
+def start_tailor(data_dir: Path, s3_port: int = 0, port: int = 0,
+                 flags: tuple[str, ...] = (), **settings: str) -> Tailor:
+    """Run ``tailor serve`` (on free ports unless given); ``settings`` become TAILOR_<NAME>
+    variables, ``flags`` more command-line arguments."""
     log = data_dir.parent / f"{data_dir.name}-{uuid.uuid4().hex[:6]}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TAILOR_"))}
     env["TAILOR_WORKER_POLL_SECONDS"] = "0.2"
     env.update({f"TAILOR_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(data_dir),
-         "--port", "0", "--s3-port", str(s3_port), "--json", *flags],
+         "--port", str(port), "--s3-port", str(s3_port), "--json", *flags],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line:
