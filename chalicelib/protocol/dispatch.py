@@ -8,7 +8,6 @@ define the function.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -24,7 +23,7 @@ from chalicelib.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from chalicelib.protocol import serialize
+from chalicelib.protocol import bounds, serialize
 from chalicelib.protocol.model import CONTROL, RUNTIME, TARGET_PREFIX, Operation, all_operations
 from chalicelib.protocol.model import control_operation as _control_operation
 from chalicelib.protocol.validate import validate
@@ -91,8 +90,10 @@ def control_operation(target: str | None) -> Operation:
 def _parse(body: bytes | None) -> dict[str, Any]:
     if not body:
         return {}
+    if len(body) > bounds.MAX_BODY_BYTES:
+        raise InvalidInputException(bounds.too_large(len(body)))
     try:
-        params = json.loads(body)
+        params = bounds.loads(body)
     except ValueError as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(params, dict):

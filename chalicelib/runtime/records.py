@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from chalicelib.errors import InvalidInputException
+from chalicelib.protocol import bounds
 from chalicelib.resources.schema_rules import DatasetSchema, Field
 
 MAX_CATEGORICAL = 1000
@@ -68,9 +69,9 @@ def properties(schema: DatasetSchema, raw: str | None, where: str,
     if raw is None:
         return {}
     try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise InvalidInputException(f"{where}.properties is not valid JSON.") from None
+        parsed = bounds.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputException(f"{where}.properties is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise InvalidInputException(f"{where}.properties must be a JSON object.")
     by_key = {_key(f.name): f for f in schema.fields if f.name not in reserved}
