@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from chalicelib.errors import clip
 from chalicelib.jobs import (
     batch_inference,
     batch_segment,
@@ -70,8 +71,9 @@ def run_one(ctx: Context, job: Job) -> None:
     try:
         _action(res.kind, job.action)(ctx, res)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, lifecycle.JobFailed) else \
-            f"Tailor hit an internal error ({type(exc).__name__}: {exc}); see the server log."
+        reason = clip(str(exc) if isinstance(exc, lifecycle.JobFailed) else
+                      f"Tailor hit an internal error ({type(exc).__name__}: {exc}); "
+                      "see the server log.")
         if not isinstance(exc, lifecycle.JobFailed):
             log.exception("job %s (%s %s) crashed", job.id, job.action, job.arn)
         lifecycle.fail(ctx, job.arn, job.action, reason)
