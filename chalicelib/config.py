@@ -45,6 +45,13 @@ class Settings(BaseModel):
     # ``auto_training_check_seconds``.
     auto_training_first_delay: float = 3600.0
     auto_training_check_seconds: float = 60.0
+    # ``tailor serve``'s HTTP server (README, "Limits"): a connection is closed when its
+    # next request does not start within ``idle_timeout_seconds``, or when one read of a
+    # request waits longer than ``read_timeout_seconds``; at most ``max_connections``
+    # connections are served at once (per serving process), more wait, then get 503.
+    idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    read_timeout_seconds: float = Field(default=20.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
 
     @property
     def database(self) -> Path:
@@ -69,6 +76,9 @@ _ENV = {
     "legacy_recipes": "TAILOR_LEGACY_RECIPES",
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",
+    "idle_timeout_seconds": "TAILOR_IDLE_TIMEOUT_SECONDS",
+    "read_timeout_seconds": "TAILOR_READ_TIMEOUT_SECONDS",
+    "max_connections": "TAILOR_MAX_CONNECTIONS",
 }
 
 

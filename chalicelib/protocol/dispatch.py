@@ -114,7 +114,8 @@ def call(ctx: Context, op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None) -> Response:
+def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None,
+           method: str = "POST") -> Response:
     """Parse, validate, run and serialize one request; every error becomes a wire error.
 
     ``resolve`` names the operation (it raises for an unknown X-Amz-Target, so that
@@ -124,6 +125,8 @@ def handle(ctx: Context, resolve: Callable[[], Operation], body: bytes | None) -
     try:
         op = resolve()
         service, rest = op.service, op.rest
+        if method != "POST":
+            raise UnknownOperationException(f"{op.name} is called with POST, not {method}.")
         with ctx.store.request():
             found = call(ctx, op, _parse(body))
         return serialize.result(found, rest)
