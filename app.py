@@ -14,14 +14,17 @@ from chalice.app import S3Event
 from chalicelib.jobs import attribution_reports, runner, s3_trigger
 from chalicelib.protocol import dispatch
 from chalicelib.protocol.model import rest_routes
-from chalicelib.protocol.serialize import JSON_11, REST_JSON
 from chalicelib.resources import auto_training
 from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.context import context as _context
 
 app = Chalice(app_name="tailor")
-CONTENT_TYPES = [JSON_11, REST_JSON, "application/x-amz-json-1.0"]
+# Any content type and any method reach the views, so a wrong one gets an error in the
+# API's wire format (the body decides: JSON, or SerializationException; a method other
+# than POST gets UnknownOperationException), never Chalice's own 415 / 405 body.
+CONTENT_TYPES = ["*/*"]
+METHODS = ["POST", "GET", "PUT", "DELETE", "PATCH", "HEAD"]
 
 
 def context() -> Context:
@@ -39,7 +42,7 @@ def clock(ctx: Context) -> None:
     attribution_reports.publish_due(ctx)
 
 
-@app.route("/", methods=["POST"], content_types=CONTENT_TYPES)
+@app.route("/", methods=METHODS, content_types=CONTENT_TYPES)
 def control_plane() -> object:
     """AWS JSON 1.1: POST / with X-Amz-Target: AmazonPersonalize.<Operation>."""
     request = app.current_request
@@ -54,7 +57,7 @@ def _rest_view(path: str) -> object:
 
 # personalize-runtime and personalize-events: POST /recommendations, /events, ...
 for _path in rest_routes():
-    app.route(_path, methods=["POST"], content_types=CONTENT_TYPES,
+    app.route(_path, methods=METHODS, content_types=CONTENT_TYPES,
               name=_path.strip("/").replace("-", "_"))(_rest_view(_path))
 
 

@@ -53,6 +53,13 @@ class Settings(BaseModel):
     # A deleted resource stays DELETE IN_PROGRESS this many seconds before it is gone, so a
     # program that does not wait for a deletion to finish fails here as it would on AWS.
     delete_seconds: float = Field(default=1.0, ge=0)
+    # ``tailor serve``'s HTTP server (README, "Limits"): a connection is closed when its
+    # next request does not start within ``idle_timeout_seconds``, or when one read of a
+    # request waits longer than ``read_timeout_seconds``; at most ``max_connections``
+    # connections are served at once (per serving process), more wait, then get 503.
+    idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    read_timeout_seconds: float = Field(default=20.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
 
     @property
     def database(self) -> Path:
@@ -80,6 +87,9 @@ _ENV = {
     "auto_training_first_delay": "TAILOR_AUTO_TRAINING_FIRST_DELAY",
     "auto_training_check_seconds": "TAILOR_AUTO_TRAINING_CHECK_SECONDS",
     "delete_seconds": "TAILOR_DELETE_SECONDS",
+    "idle_timeout_seconds": "TAILOR_IDLE_TIMEOUT_SECONDS",
+    "read_timeout_seconds": "TAILOR_READ_TIMEOUT_SECONDS",
+    "max_connections": "TAILOR_MAX_CONNECTIONS",
 }
 
 

@@ -8,6 +8,29 @@ Each class is named exactly like the botocore error shape.
 
 from __future__ import annotations
 
+import re
+
+# What a failureReason or a log line keeps of caller text (characters).
+CALLER_TEXT_LIMIT = 1024
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators (anything that could
+# end a log line or hide text on a terminal) and lone surrogates (no UTF-8 holds them).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def clip(text: object, limit: int = CALLER_TEXT_LIMIT) -> str:
+    """``text`` made safe to store as a failureReason or to log: control characters
+    written as escapes (a newline in an id cannot start a new log line), then cut to
+    about ``limit`` characters with a note of how long it was."""
+    text = str(text)
+    kept = _CONTROL.sub(_escape, text[:limit])
+    if len(text) <= limit and len(kept) <= limit:
+        return kept
+    return f"{kept[:limit]}... ({len(text)} characters in all)"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape", "backslashreplace").decode()
+
 
 class PersonalizeError(Exception):
     """Base class: ``code`` is the botocore shape name, ``status`` the HTTP status."""
@@ -91,6 +114,14 @@ class UnrecognizedClientException(AuthenticationError):
 
 class InvalidSignatureException(AuthenticationError):
     code = "InvalidSignatureException"
+
+
+class ServiceUnavailable(PersonalizeError):
+    """Not modelled by Personalize; AWS's common error for a server that is too busy.
+    botocore retries a 503."""
+
+    code = "ServiceUnavailable"
+    status = 503
 
 
 class InternalFailure(PersonalizeError):

@@ -3,7 +3,8 @@
 ``TailorServer`` is what ``tailor serve`` runs; tests and benchmarks start it too.
 The app is served by Chalice's own local server with Nagle's algorithm off
 (stock ``chalice local`` adds ~40 ms to every call: see docs/architecture in
-README), and the job worker runs as a thread beside it.
+README), timeouts and a connection bound (``chalicelib.local_http``), and the job
+worker runs as a thread beside it.
 
 With ``processes`` > 1 (``--processes``, ``TAILOR_SERVE_PROCESSES``) the listening
 socket is shared with ``processes - 1`` serving children (``python -m
@@ -128,20 +129,6 @@ def _local_app(app: Any) -> Any:
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
     app.__class__ = CustomLocalChalice
     return app
-
-
-def _handler_class() -> type:
-    """Chalice's request handler with Nagle's algorithm off (stock ``chalice local`` waits
-    ~40 ms for a delayed ACK on every response) and request lines logged at DEBUG."""
-    from chalice.local import ChaliceRequestHandler
-
-    class Handler(ChaliceRequestHandler):
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-    return Handler
 
 
 @dataclass
@@ -322,10 +309,10 @@ def _poke(fd: int) -> None:
 
 def _inherited_server(fd: int) -> Any:
     """A ``server_cls`` for ``LocalDevServer`` that serves on an inherited listening socket."""
-    from chalice.local import ThreadedHTTPServer
+    from chalicelib.local_http import server_class
 
     def build(address: tuple[str, int], handler: Any) -> Any:
-        server = ThreadedHTTPServer(address, handler, bind_and_activate=False)
+        server = server_class()(address, handler, bind_and_activate=False)
         server.socket.close()
         server.socket = socket.socket(fileno=fd)
         server.socket.settimeout(ACCEPT_TIMEOUT)
@@ -337,14 +324,16 @@ def _inherited_server(fd: int) -> Any:
 
 def _dev_server(app: Any, host: str, port: int, server_cls: Any = None) -> Any:
     """Chalice's ``LocalDevServer`` for the app as ``tailor serve`` runs it (the parent
-    binds ``host:port``; a child passes ``server_cls`` to use the inherited socket)."""
+    binds ``host:port``; a child passes ``server_cls`` to use the inherited socket), with
+    the bounds of ``chalicelib.local_http``."""
     from chalice.config import Config
     from chalice.local import LocalDevServer
 
+    from chalicelib.local_http import handler_class, server_class
+
     config = Config.create(chalice_stage="dev", app_name="tailor")
-    extra = {} if server_cls is None else {"server_cls": server_cls}
-    return LocalDevServer(_local_app(app), config, host, port, handler_cls=_handler_class(),
-                          **extra)
+    return LocalDevServer(_local_app(app), config, host, port, handler_cls=handler_class(),
+                          server_cls=server_cls or server_class())
 
 
 def serve_child(listen_fd: int, wake_fd: int, parent_pid: int) -> None:

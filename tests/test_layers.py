@@ -1,8 +1,9 @@
 """Dependencies point one way: app -> protocol -> resources -> jobs -> runtime -> algorithms
 (protocol also calls runtime directly; batch jobs serve through runtime).
 
-``state`` (sqlite, blobs, ARNs, statuses), ``errors`` and ``config`` are the floor
-every layer stands on; ``algorithms`` imports nothing from the project.
+``state`` (sqlite, blobs, ARNs, statuses), ``errors``, ``config`` and the strict JSON
+parser ``protocol.bounds`` are the floor every layer stands on; ``algorithms`` imports
+nothing from the project.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ ALLOWED = {
              "chalicelib.errors", "chalicelib.config", "chalicelib.runtime",
              "chalicelib.resources.catalogue", "chalicelib.resources.schema_rules",
              "chalicelib.resources.use_cases", "chalicelib.resources.filter_grammar",
-             "chalicelib.resources.filter_values"),
+             "chalicelib.resources.filter_values", "chalicelib.protocol.bounds"),
     "runtime": ("chalicelib.runtime", "chalicelib.state", "chalicelib.algorithms",
                 "chalicelib.errors", "chalicelib.config", "chalicelib.resources.catalogue",
                 "chalicelib.resources.schema_rules", "chalicelib.resources.use_cases",
-                "chalicelib.resources.filter_grammar", "chalicelib.resources.filter_values"),
+                "chalicelib.resources.filter_grammar", "chalicelib.resources.filter_values",
+                "chalicelib.protocol.bounds"),
     "resources": ("chalicelib.resources", "chalicelib.state", "chalicelib.errors",
-                  "chalicelib.config", "chalicelib.protocol.pagination"),
+                  "chalicelib.config", "chalicelib.protocol.pagination",
+                  "chalicelib.protocol.bounds"),
 }
 
 

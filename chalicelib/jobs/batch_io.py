@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.jobs.csv_blocks import prefetched
 from chalicelib.jobs.lifecycle import JobFailed, begin
+from chalicelib.protocol import bounds
 from chalicelib.runtime import models
 from chalicelib.runtime.artifacts import Artifact
 from chalicelib.state.context import Context
@@ -231,7 +232,7 @@ def record(echo: dict[str, Any], output: Any, error: str | None) -> bytes:
 def parse_json(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(the line's JSON object, None) or (None, why it is not one)."""
     try:
-        value = json.loads(raw)
+        value = bounds.loads(raw)
     except UnicodeDecodeError:
         return None, "The line is not valid UTF-8."
     except ValueError as exc:

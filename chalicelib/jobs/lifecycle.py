@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from chalicelib.errors import clip
 from chalicelib.state import arns
 from chalicelib.state.context import Context
 from chalicelib.state.lifecycle import PENDING, Status
@@ -43,6 +44,9 @@ def activate(ctx: Context, res: Resource) -> None:
 
 
 def fail(ctx: Context, arn: str, action: str, reason: str) -> None:
+    """The one place a failureReason is written: caller text in ``reason`` (ids, file
+    contents) is clipped to ~1 KB without control characters (``errors.clip``)."""
+    reason = clip(reason)
     with ctx.store.transaction():
         res = ctx.store.get(arn)
         if res is None:

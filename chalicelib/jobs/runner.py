@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from chalicelib.errors import clip
 from chalicelib.jobs import (
     batch_inference,
     batch_segment,
@@ -74,8 +75,9 @@ def run_one(ctx: Context, job: Job) -> None:
             _action(res.kind, job.action)(ctx, res)
     except Exception as exc:
         expected = isinstance(exc, lifecycle.JobFailed | AccessDenied)
-        reason = str(exc) if expected else \
-            f"Tailor hit an internal error ({type(exc).__name__}: {exc}); see the server log."
+        reason = clip(str(exc) if expected else
+                      f"Tailor hit an internal error ({type(exc).__name__}: {exc}); "
+                      "see the server log.")
         if not expected:
             log.exception("job %s (%s %s) crashed", job.id, job.action, job.arn)
         lifecycle.fail(ctx, job.arn, job.action, reason)

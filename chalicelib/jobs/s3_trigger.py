@@ -48,6 +48,7 @@ from chalicelib.errors import (
     PersonalizeError,
     ResourceAlreadyExistsException,
     ResourceInUseException,
+    clip,
 )
 from chalicelib.jobs import runner
 from chalicelib.state import arns
@@ -172,7 +173,7 @@ def offer(ctx: Context, maps: list[Mapping], bucket: str, key: str, etag: str,
     url = f"s3://{bucket}/{key}"
     mapping = match(maps, bucket, key)
     if mapping is None:
-        log.info("S3 trigger: %s is under no prefix of %s; ignored", url, IMPORTS_ENV)
+        log.info("S3 trigger: %s is under no prefix of %s; ignored", clip(url), IMPORTS_ENV)
         return "ignored"
     state = "pending" if key.lower().endswith(".csv") else "ignored"
     now = time.time()
@@ -193,9 +194,9 @@ def offer(ctx: Context, maps: list[Mapping], bucket: str, key: str, etag: str,
                 "dataset_arn": mapping.dataset_arn, "state": state, "created": now,
                 "updated": now})
     if state == "ignored":
-        log.info("S3 trigger: %s is not a .csv file; ignored", url)
+        log.info("S3 trigger: %s is not a .csv file; ignored", clip(url))
         return "ignored"
-    log.info("S3 trigger: %s -> import into %s", url, mapping.dataset_arn)
+    log.info("S3 trigger: %s -> import into %s", clip(url), mapping.dataset_arn)
     return "recorded"
 
 
@@ -245,24 +246,24 @@ def _submit_one(ctx: Context, submit: Submit, rec: _Record, role_arn: str | None
     except (ResourceInUseException, LimitExceededException) as exc:
         if not _can_wait(ctx, rec.dataset_arn):
             return _fail(ctx, rec, url, exc)
-        _mark(ctx, rec, "pending", error=str(exc))
+        _mark(ctx, rec, "pending", error=clip(exc))
         (log.info if rec.attempts == 0 else log.debug)(
-            "S3 trigger: %s waits: %s", url, exc)
+            "S3 trigger: %s waits: %s", clip(url), clip(exc))
         return "quota" if isinstance(exc, LimitExceededException) else "waiting"
     except PersonalizeError as exc:
         return _fail(ctx, rec, url, exc)
     except Exception as exc:
-        log.exception("S3 trigger: importing %s crashed", url)
+        log.exception("S3 trigger: importing %s crashed", clip(url))
         return _fail(ctx, rec, url, exc)
     _mark(ctx, rec, "submitted", job_arn=arn)
-    log.info("S3 trigger: %s -> %s (%s)", url, arn, params["importMode"])
+    log.info("S3 trigger: %s -> %s (%s)", clip(url), arn, params["importMode"])
     return "submitted"
 
 
 def _fail(ctx: Context, rec: _Record, url: str, exc: Exception) -> str:
-    reason = f"{type(exc).__name__}: {exc}"
+    reason = clip(f"{type(exc).__name__}: {exc}")
     _mark(ctx, rec, "failed", error=reason)
-    log.warning("S3 trigger: not importing %s: %s", url, reason)
+    log.warning("S3 trigger: not importing %s: %s", clip(url), reason)
     return "failed"
 
 

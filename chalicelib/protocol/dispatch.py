@@ -8,7 +8,6 @@ define the function.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -25,7 +24,7 @@ from chalicelib.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from chalicelib.protocol import auth, serialize
+from chalicelib.protocol import auth, bounds, serialize
 from chalicelib.protocol.model import CONTROL, RUNTIME, TARGET_PREFIX, Operation, all_operations
 from chalicelib.protocol.model import control_operation as _control_operation
 from chalicelib.protocol.validate import validate
@@ -93,8 +92,10 @@ def control_operation(target: str | None) -> Operation:
 def _parse(body: bytes | None) -> dict[str, Any]:
     if not body:
         return {}
+    if len(body) > bounds.MAX_BODY_BYTES:
+        raise InvalidInputException(bounds.too_large(len(body)))
     try:
-        params = json.loads(body)
+        params = bounds.loads(body)
     except ValueError as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(params, dict):
@@ -132,6 +133,9 @@ def handle(ctx: Context, resolve: Callable[[], Operation], request: Any) -> Resp
         scope = auth.authenticate(ctx.settings, request)  # before anything else, as AWS
         if not isinstance(op, Operation):
             raise op
+        if request.method != "POST":
+            raise UnknownOperationException(
+                f"{op.name} is called with POST, not {request.method}.")
         with ctx.store.request(), arns.scoped(scope):
             found = call(ctx, op, _parse(request.raw_body))
         return serialize.result(found, rest)

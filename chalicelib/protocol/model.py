@@ -64,3 +64,9 @@ def error_status(service: str, code: str, default: int = 400) -> int:
 def all_operations() -> list[Operation]:
     ops = [control_operation(n) for n in service_model(CONTROL).operation_names]
     return [op for op in ops if op is not None] + list(rest_routes().values())
+
+
+def service_of(path: str) -> tuple[str, bool]:
+    """(service, rest) for a request path: a REST-JSON route's, else the control plane's."""
+    route = rest_routes().get(path.split("?", 1)[0].rstrip("/"))
+    return (route.service, True) if route else (CONTROL, False)

@@ -16,6 +16,9 @@ from botocore.model import Shape
 
 from chalicelib.errors import InvalidInputException
 
+# The ranges of the model's number types (Smithy: Java int, long and float).
+_INT_RANGE = {"integer": (-2 ** 31, 2 ** 31 - 1), "long": (-2 ** 63, 2 ** 63 - 1)}
+_FLOAT_MAX = 3.4028234663852886e38
 # Java regex classes that Python's ``re`` lacks.
 _JAVA_CLASSES = {
     r"\p{L}\p{Z}\p{N}": r"\w\s",
@@ -50,10 +53,15 @@ def _check(shape: Shape, value: Any, path: str) -> None:
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             _fail(path, "Member must be an integer")
+        low, high = _INT_RANGE[kind]
+        if not low <= value <= high:
+            _fail(path, f"Member must be a {kind} between {low} and {high}")
         _check_range(shape, value, path)
     elif kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             _fail(path, "Member must be a number")
+        if kind == "float" and abs(value) > _FLOAT_MAX:
+            _fail(path, f"Member must be a float of at most {_FLOAT_MAX:g} in magnitude")
         _check_range(shape, value, path)
     elif kind == "boolean":
         if not isinstance(value, bool):

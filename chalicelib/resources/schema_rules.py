@@ -6,12 +6,12 @@ naming the rule that was broken.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.errors import InvalidInputException
+from chalicelib.protocol import bounds
 
 PRIMITIVES = frozenset({"float", "double", "int", "long", "string", "boolean", "null"})
 NUMERIC = frozenset({"float", "double", "int", "long"})
@@ -127,7 +127,7 @@ def parse_schema(text: str, domain: str | None = None) -> DatasetSchema:
     """Check an Avro schema string against Personalize's rules (schemas are immutable,
     so results are cached)."""
     try:
-        raw = json.loads(text)
+        raw = bounds.loads(text)
     except ValueError as exc:
         raise _bad(f"the schema is not valid JSON ({exc}).") from None
     if not isinstance(raw, dict) or raw.get("type") != "record":

@@ -8,10 +8,13 @@ import re
 from typing import Any
 
 from chalicelib.errors import InvalidInputException
+from chalicelib.protocol import bounds
 from chalicelib.resources.schema_rules import DatasetSchema, Field
 
 MAX_CATEGORICAL = 1000
 MAX_TEXTUAL = 20000
+# Timestamps are epoch seconds of years 1 to 9999 (what ISO-8601 can write).
+_EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 
 
 def _key(name: str) -> str:
@@ -21,14 +24,20 @@ def _key(name: str) -> str:
 def epoch_seconds(value: Any, where: str) -> int:
     """A modelled timestamp (epoch number or ISO-8601 string) as whole seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInputException(f"{where} must be a timestamp, got {value!r}.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+        seconds = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidInputException(
+                f"{where} must be a timestamp, got {str(value)[:100]!r}.") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        seconds = parsed.timestamp()
+    if not _EPOCH_RANGE[0] <= seconds <= _EPOCH_RANGE[1]:
+        raise InvalidInputException(
+            f"{where} must be a time in the years 1 to 9999, got {str(value)[:100]!r}.")
+    return int(seconds)
 
 
 def coerce(field: Field, value: Any, where: str) -> Any:
@@ -68,9 +77,9 @@ def properties(schema: DatasetSchema, raw: str | None, where: str,
     if raw is None:
         return {}
     try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise InvalidInputException(f"{where}.properties is not valid JSON.") from None
+        parsed = bounds.loads(raw)
+    except ValueError as exc:
+        raise InvalidInputException(f"{where}.properties is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise InvalidInputException(f"{where}.properties must be a JSON object.")
     by_key = {_key(f.name): f for f in schema.fields if f.name not in reserved}
