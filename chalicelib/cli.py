@@ -63,7 +63,8 @@ def serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"--no-auth lets anyone who reaches Tailor in; it is refused with "
                          f"--host {args.host}. Serve on 127.0.0.1, or keep auth on.")
     server = TailorServer(args.data_dir, args.host, args.port, args.s3_port,
-                          processes=processes, auth=not args.no_auth)
+                          processes=processes, auth=not args.no_auth,
+                          s3_host="127.0.0.1" if args.no_auth else args.host)
     server.start()
     env = server.env()
     if args.json:

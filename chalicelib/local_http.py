@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -173,6 +174,15 @@ class BoundedHTTPServer(ThreadedHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out, hung up or reset its connection is routine (slow or
+        gone clients): one debug line, not socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("connection from %s ended: %r", client_address, exc)
+        else:
+            log.exception("serving a connection from %s failed", client_address)
 
     def _refuse(self, request: socket.socket) -> None:
         """503 without reading the request (written by the accepting thread: a few

@@ -171,6 +171,20 @@ def _journal_moto(path: Path, app: Any) -> None:
     recorder._record_request = journal.record  # type: ignore[method-assign]
 
 
+def _gate(moto: Any) -> Any:
+    """moto behind Tailor's gate: with auth on (``TAILOR_AUTH``), signatures checked
+    against the credentials file and Tailor's service key (see ``s3gate``)."""
+    from chalicelib.protocol.credentials import Keyring
+    from chalicelib.s3gate import S3Gate
+
+    if os.environ.get("TAILOR_AUTH", "1") in ("0", "false", "False"):
+        return S3Gate(moto)
+    keys = Keyring(Path(os.environ["TAILOR_CREDENTIALS"]))
+    service = (os.environ.get("TAILOR_SERVICE_ACCESS_KEY_ID"),
+               os.environ.get("TAILOR_SERVICE_SECRET_ACCESS_KEY"))
+    return S3Gate(moto, keys.lookup, service if all(service) else None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -197,11 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
-    from chalicelib.s3gate import S3Gate
-
     moto = DomainDispatcherApplication(create_backend_app)
     _journal_moto(args.journal, moto)  # before serving: no request sees a partial S3
-    server = make_server(args.host, args.port, S3Gate(moto), threaded=True,
+    server = make_server(args.host, args.port, _gate(moto), threaded=True,
                          request_handler=MotoRequestHandler, fd=sock.fileno())
     sock.close()  # werkzeug serves a duplicate of it
     host, port = server.server_address[:2]

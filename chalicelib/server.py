@@ -23,6 +23,7 @@ import errno
 import ipaddress
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -84,6 +85,16 @@ def client_env(endpoint: str, s3_endpoint: str, region: str,
     }
 
 
+def service_key_env() -> dict[str, str]:
+    """Tailor's own key for the local S3/IAM/STS, new at each start and never printed:
+    its jobs sign with it (the AWS_* variables of its processes) and the local S3 knows
+    it (the TAILOR_SERVICE_* ones) as Personalize's service principal."""
+    key_id = "AKIATAILOR" + secrets.token_hex(5).upper()
+    secret = secrets.token_urlsafe(30)
+    return {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret,
+            "TAILOR_SERVICE_ACCESS_KEY_ID": key_id, "TAILOR_SERVICE_SECRET_ACCESS_KEY": secret}
+
+
 def is_loopback(host: str) -> bool:
     try:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -143,9 +154,8 @@ class TailorServer:
     auth: bool = True
     # The key printed in the export lines (the one tailor serve created), if any.
     key: Credential | None = None
-    # The local S3 (moto) listens on loopback whatever ``host`` is: it checks no
-    # signature, so it is for Tailor and programs on this machine. A caller that
-    # verifies requests may pass a public host here.
+    # Where the local S3 (moto) listens. Without auth it checks no signature, so it
+    # must stay on loopback; with auth ``tailor serve`` gives it ``host``.
     s3_host: str = "127.0.0.1"
     endpoint: str = ""
     s3_endpoint: str = ""
@@ -168,10 +178,13 @@ class TailorServer:
         if self.auth:
             path, self.key = prepare_credentials(self.data_dir, from_env().account_id)
             os.environ["TAILOR_CREDENTIALS"] = str(path)
+            os.environ.update(service_key_env())
+        else:
+            for key, value in DUMMY_CREDENTIALS.items():
+                os.environ.setdefault(key, value)
+        os.environ.setdefault("AWS_DEFAULT_REGION", from_env().region)  # for STS and S3
         self._start_moto()
         os.environ["TAILOR_DATA_DIR"] = str(self.data_dir.resolve())
-        for key, value in DUMMY_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
         os.environ["AWS_ENDPOINT_URL_S3"] = self.s3_endpoint
         os.environ["AWS_ENDPOINT_URL_STS"] = self.s3_endpoint  # jobs assume callers' roles
         os.environ["TAILOR_INPROCESS_WORKER"] = "1" if self.worker else "0"

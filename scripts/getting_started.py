@@ -5,9 +5,10 @@ prints (or against AWS itself) and a CSV of interactions:
 
     python scripts/getting_started.py interactions.csv
 
-It uploads the CSV to S3, creates a dataset group, schema, dataset and import
-job, trains aws-user-personalization, deploys a campaign, and prints
-recommendations and a personalized ranking for the first user of the file.
+It uploads the CSV to S3, creates an IAM role Personalize may assume to read it (as
+the AWS samples do), a dataset group, schema, dataset and import job, trains
+aws-user-personalization, deploys a campaign, and prints recommendations and a
+personalized ranking for the first user of the file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ SCHEMA = {"type": "record", "name": "Interactions",
           "namespace": "com.amazonaws.personalize.schema",
           "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
                      {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"}
-ROLE = "arn:aws:iam::123456789012:role/PersonalizeRole"
+TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "personalize.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def personalize_role(name: str, bucket: str) -> str:
+    """A role Personalize can assume that may read ``bucket``."""
+    iam = boto3.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="read-data", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}))
+    return arn
 
 
 def wait(describe, key: str) -> dict:
@@ -46,6 +60,7 @@ def main(path: str) -> None:
     bucket = f"getting-started-{suffix}"
     s3.create_bucket(Bucket=bucket)
     s3.upload_file(path, bucket, "interactions.csv")
+    role = personalize_role(f"PersonalizeRole-{suffix}", bucket)
 
     group = personalize.create_dataset_group(name=f"demo-{suffix}")["datasetGroupArn"]
     wait(lambda: personalize.describe_dataset_group(datasetGroupArn=group), "datasetGroup")
@@ -56,7 +71,7 @@ def main(path: str) -> None:
                                          datasetType="Interactions")["datasetArn"]
     wait(lambda: personalize.describe_dataset(datasetArn=dataset), "dataset")
     job = personalize.create_dataset_import_job(
-        jobName=f"demo-import-{suffix}", datasetArn=dataset, roleArn=ROLE,
+        jobName=f"demo-import-{suffix}", datasetArn=dataset, roleArn=role,
         dataSource={"dataLocation": f"s3://{bucket}/interactions.csv"})["datasetImportJobArn"]
     wait(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job),
          "datasetImportJob")

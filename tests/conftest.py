@@ -23,6 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from tests import synthetic
@@ -73,7 +74,14 @@ def start_tailor(data_dir: Path, s3_port: int = 0, port: int = 0,
     if not line:
         proc.wait(timeout=10)
         raise RuntimeError(f"tailor serve did not start:\n{log.read_text()}")
-    return Tailor(data_dir, proc, json.loads(line), log)
+    server = Tailor(data_dir, proc, json.loads(line), log)
+    if "AWS_ACCESS_KEY_ID" in server.env:  # the account has ROLE, as a user would make it
+        try:
+            create_role(server.client("iam"))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+                raise
+    return server
 
 
 def sign(env: dict[str, str], method: str, url: str, body: bytes,
@@ -110,6 +118,21 @@ def runtime(tailor: Tailor) -> Any:
 @pytest.fixture(scope="session")
 def s3(tailor: Tailor) -> Any:
     return tailor.client("s3")
+
+
+ROLE = "arn:aws:iam::123456789012:role/personalize"
+TRUST_PERSONALIZE = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "personalize.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+
+
+def create_role(iam: Any, name: str = "personalize",
+                policy_arn: str = "arn:aws:iam::aws:policy/AmazonS3FullAccess") -> str:
+    """A role Personalize may assume (as the AWS samples make it), with ``policy_arn``."""
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_PERSONALIZE)[
+        "Role"]["Arn"]
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    return str(arn)
 
 
 @pytest.fixture(scope="session")
@@ -187,7 +210,7 @@ def build_group(personalize: Any, s3: Any, bucket: str,
                 data: synthetic.Interactions) -> Workflow:
     group, dataset = create_interactions_dataset(personalize)
     import_csv(personalize, s3, bucket, dataset, data.to_csv(),
-               roleArn="arn:aws:iam::123456789012:role/personalize")
+               roleArn=ROLE)
     return Workflow(group, dataset, data)
 
 

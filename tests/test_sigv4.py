@@ -118,9 +118,9 @@ def test_malformed_authorization_is_incomplete() -> None:
 
 def test_s3_signed_and_unsigned_payloads() -> None:
     req = _signed(b"data", signer=S3SigV4Auth, service="s3", path="/bucket/a%20key")
-    assert sigv4.verify(_incoming(req), KEYS.get, ("s3",), s3=True).account == ACCOUNT
+    assert sigv4.verify(_incoming(req), KEYS.get, ("s3",), s3=("s3",)).account == ACCOUNT
     with pytest.raises(sigv4.AuthFailure) as err:
-        sigv4.verify(_incoming(req, b"other"), KEYS.get, ("s3",), s3=True)
+        sigv4.verify(_incoming(req, b"other"), KEYS.get, ("s3",), s3=("s3",))
     assert err.value.reason == sigv4.PAYLOAD
 
 
@@ -132,7 +132,27 @@ def test_unsigned_payload_is_refused_outside_s3() -> None:
 def test_a_presigned_s3_url_passes_until_it_expires() -> None:
     req = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket/key.csv")
     S3SigV4QueryAuth(Credentials(KEY, SECRET), "s3", "us-east-1", expires=60).add_auth(req)
-    assert sigv4.verify(_incoming(req, b""), KEYS.get, ("s3",), s3=True).account == ACCOUNT
+    assert sigv4.verify(_incoming(req, b""), KEYS.get, ("s3",), s3=("s3",)).account == ACCOUNT
     with pytest.raises(sigv4.AuthFailure) as err:
-        sigv4.verify(_incoming(req, b""), KEYS.get, ("s3",), s3=True, now=time.time() + 61)
+        sigv4.verify(_incoming(req, b""), KEYS.get, ("s3",), s3=("s3",), now=time.time() + 61)
     assert err.value.reason == sigv4.EXPIRED
+
+
+def test_a_sigv2_presigned_s3_url_passes_until_it_expires() -> None:
+    from botocore.auth import HmacV1QueryAuth
+
+    req = AWSRequest(method="PUT", url="http://127.0.0.1:9000/bucket/a%20b.csv",
+                     headers={"Content-Type": "text/csv"})
+    HmacV1QueryAuth(Credentials(KEY, SECRET), expires=60).add_auth(req)
+    req.prepare()
+    assert sigv4.verify_s3_v2_query(_incoming(req, b"x"), KEYS.get).account == ACCOUNT
+    for late in (time.time() + 61,):
+        with pytest.raises(sigv4.AuthFailure) as err:
+            sigv4.verify_s3_v2_query(_incoming(req, b"x"), KEYS.get, now=late)
+        assert err.value.reason == sigv4.EXPIRED
+    other = _incoming(req, b"x")
+    tampered = sigv4.Incoming(other.method, other.path, other.query,
+                              {**other.headers, "content-type": "text/html"}, b"x")
+    with pytest.raises(sigv4.AuthFailure) as err:
+        sigv4.verify_s3_v2_query(tampered, KEYS.get)
+    assert err.value.reason == sigv4.MISMATCH

@@ -31,11 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import mktime_tz, parsedate_tz
 from functools import lru_cache
+from urllib.parse import quote, urlsplit
 
 from botocore.auth import (
     EMPTY_SHA256_HASH,
     SIGV4_TIMESTAMP,
     UNSIGNED_PAYLOAD,
+    HmacV1Auth,
     S3SigV4Auth,
     SigV4Auth,
 )
@@ -98,6 +100,7 @@ class Caller:
     region: str
     service: str
     role_arn: str | None = None
+    signed_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,13 @@ class Incoming:
 
 
 def verify(request: Incoming, lookup: Callable[[str], Secret | None], services: Sequence[str],
-           *, s3: bool = False, now: float | None = None) -> Caller:
+           *, s3: Sequence[str] = (), now: float | None = None) -> Caller:
     """The caller of a correctly signed ``request``, or :class:`AuthFailure`.
 
     ``lookup`` gives the secret of an access key (None: unknown); ``services`` the
-    signing names the endpoint answers for (the first is named in messages); ``s3``
-    selects S3's rules (no path normalisation, unsigned payloads allowed).
+    signing names the endpoint answers for (the first is named in messages); a request
+    signed for one of ``s3`` follows S3's rules (no path normalisation, unsigned payloads
+    allowed).
     """
     now = time.time() if now is None else now
     query = dict(request.query)
@@ -130,6 +134,7 @@ def verify(request: Incoming, lookup: Callable[[str], Secret | None], services: 
         amz_date = request.headers.get("x-amz-date") or _from_http_date(
             request.headers.get("date"))
     access_key, date, region, service = _credential(parts["Credential"])
+    is_s3 = service in s3
     secret = lookup(access_key)
     if secret is None:
         raise AuthFailure(UNKNOWN_KEY, "The security token included in the request is invalid.")
@@ -142,12 +147,66 @@ def verify(request: Incoming, lookup: Callable[[str], Secret | None], services: 
     signed = [h.strip().lower() for h in parts["SignedHeaders"].split(";") if h.strip()]
     if "host" not in signed:
         raise AuthFailure(MISMATCH, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
-    payload = _payload(request, s3, presigned, query)
+    payload = _payload(request, is_s3, presigned, query)
     expected = _expected_signature(request, secret, access_key, region, service, stamp,
-                                   signed, payload, s3, presigned)
+                                   signed, payload, is_s3, presigned)
     if not hmac.compare_digest(expected.encode(), parts["Signature"].strip().encode()):
         raise AuthFailure(MISMATCH, SIGNATURE_MISMATCH)
-    return Caller(access_key, secret.account, region, service, secret.role_arn)
+    return Caller(access_key, secret.account, region, service, secret.role_arn, tuple(signed))
+
+
+def verify_s3_v2_query(request: Incoming, lookup: Callable[[str], Secret | None], *,
+                       now: float | None = None) -> Caller:
+    """The caller of an S3 URL presigned with the legacy signature (``AWSAccessKeyId``,
+    ``Signature``, ``Expires``), which boto3 still makes by default. botocore's
+    ``HmacV1Auth`` computes the expected signature over the request as it came, its
+    Content-Type and ``x-amz-*`` headers included (as S3 checks them)."""
+    now = time.time() if now is None else now
+    query = dict(request.query)
+    access_key, expires = query.get("AWSAccessKeyId", ""), query.get("Expires", "")
+    secret = lookup(access_key)
+    if secret is None:
+        raise AuthFailure(UNKNOWN_KEY, "The security token included in the request is invalid.")
+    if not _same_token(query.get("x-amz-security-token"), secret.session_token):
+        raise AuthFailure(UNKNOWN_KEY, "The security token included in the request is invalid.")
+    if not expires.isdigit():
+        raise AuthFailure(INCOMPLETE, "Expires must be a number of seconds since the epoch.")
+    if now > int(expires):
+        raise AuthFailure(EXPIRED, "Request has expired")
+    kept = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" if v else quote(k, safe='')
+                    for k, v in request.query
+                    if k not in ("AWSAccessKeyId", "Signature", "Expires"))
+    headers = HTTPHeaders()
+    for name, value in request.headers.items():
+        if name in ("content-md5", "content-type") or name.startswith("x-amz-"):
+            headers[name] = value
+    signer = _V2Verifier(Credentials(access_key, secret.secret_access_key), expires)
+    expected = signer.get_signature(request.method, urlsplit(f"http://h{request.path}?{kept}"),
+                                    headers, auth_path=request.path)
+    if not hmac.compare_digest(expected.encode(), query.get("Signature", "").encode()):
+        raise AuthFailure(MISMATCH, SIGNATURE_MISMATCH)
+    return Caller(access_key, secret.account, "us-east-1", "s3", secret.role_arn)
+
+
+class _V2Verifier(HmacV1Auth):
+    """botocore's SigV2 signer with the presigned URL's expiry in the place of the date."""
+
+    def __init__(self, credentials: Credentials, expires: str) -> None:
+        super().__init__(credentials)
+        self._expires = expires
+
+    def _get_date(self) -> str:
+        return self._expires
+
+
+def credential_service(request: Incoming) -> str | None:
+    """The service a request says it is signed for (its credential scope), unverified:
+    for an endpoint that serves several to choose its error format."""
+    header = request.headers.get("authorization", "")
+    credential = header.partition("Credential=")[2].partition(",")[0] if header else \
+        dict(request.query).get("X-Amz-Credential", "")
+    fields = credential.strip().split("/")
+    return fields[3] if len(fields) == 5 else None
 
 
 def _header_parts(header: str | None) -> dict[str, str]:

@@ -107,8 +107,8 @@ def _assume(access: Access) -> tuple[float, Any]:
         error = exc.response.get("Error", {})
         raise AccessDenied(
             f"Insufficient privileges: Tailor could not assume the role {access.role_arn} "
-            f"({error.get('Code', 'error')}: {error.get('Message', '')}). Its trust policy "
-            "must let the service principal personalize.amazonaws.com call sts:AssumeRole."
+            f"({error.get('Code', 'error')}: {error.get('Message', '')}). The role must be "
+            "your account's and trust the service principal personalize.amazonaws.com."
             ) from None
     except BotoCoreError as exc:
         raise AccessDenied(f"Tailor could not reach STS to assume {access.role_arn}: "

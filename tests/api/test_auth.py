@@ -8,51 +8,19 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.auth
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import JSON11, ROOT, Tailor, call_app, start_tailor, unique, wait
+from tests.api.conftest import ACCOUNT_A, ACCOUNT_B, client
+from tests.conftest import JSON11, ROLE, ROOT, Tailor, call_app, start_tailor, unique, wait
 
-ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
-KEYS = {
-    "a": ("AKIAACCOUNTA00000001", "secret-of-account-a-0001", ACCOUNT_A),
-    "a2": ("AKIAACCOUNTA00000002", "secret-of-account-a-0002", ACCOUNT_A),
-    "b": ("AKIAACCOUNTB00000001", "secret-of-account-b-0001", ACCOUNT_B),
-}
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 CAMPAIGN = "arn:aws:personalize:us-east-1:{}:campaign/none"
-
-
-def client(server: Tailor, service: str, key: str = "", region: str = "us-east-1",
-           **kw: Any) -> Any:
-    endpoint = server.env["AWS_ENDPOINT_URL_PERSONALIZE"]
-    if key:
-        kw.update(aws_access_key_id=KEYS[key][0], aws_secret_access_key=KEYS[key][1])
-    else:
-        kw.setdefault("aws_access_key_id", server.env["AWS_ACCESS_KEY_ID"])
-        kw.setdefault("aws_secret_access_key", server.env["AWS_SECRET_ACCESS_KEY"])
-    config = kw.pop("config", Config(retries={"max_attempts": 1}))
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region,
-                                          config=config, **kw)
-
-
-@pytest.fixture(scope="module")
-def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tailor]:
-    """A Tailor with a credentials file of two accounts (two keys for the first)."""
-    path = tmp_path_factory.mktemp("creds") / "credentials.json"
-    path.write_text(json.dumps({"credentials": [
-        {"accessKeyId": k, "secretAccessKey": s, "accountId": a} for k, s, a in KEYS.values()]}))
-    server = start_tailor(tmp_path_factory.mktemp("accounts") / "data", credentials=str(path))
-    yield server
-    server.stop()
 
 
 def refusal(call: Any) -> tuple[str, int, str]:

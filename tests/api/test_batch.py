@@ -18,6 +18,7 @@ from tests.api.test_actions import Nba
 from tests.api.test_actions import nba as nba_fixture  # noqa: F401 - a fixture
 from tests.conftest import (
     JSON11,
+    ROLE,
     Tailor,
     Workflow,
     build_group,
@@ -32,7 +33,6 @@ from tests.conftest import (
     wait,
 )
 
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 ITEMS_SCHEMA = schema_json("Items", {"name": "ITEM_ID", "type": "string"},
                            {"name": "GENRE", "type": ["null", "string"], "categorical": True},
                            {"name": "YEAR", "type": "int"},

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from tests import synthetic
-from tests.conftest import Tailor, Workflow, build_group, deploy, train, unique, wait
-
-ROLE = "arn:aws:iam::123456789012:role/personalize"
+from tests.conftest import ROLE, Tailor, Workflow, build_group, deploy, train, unique, wait
 
 
 @pytest.fixture(scope="module")

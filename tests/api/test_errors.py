@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from tests import synthetic
 from tests.conftest import (
     JSON11,
+    ROLE,
     Workflow,
     build_group,
     call_app,
@@ -26,7 +27,6 @@ from tests.conftest import (
 )
 
 ACCOUNT = "arn:aws:personalize:us-east-1:123456789012"
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:

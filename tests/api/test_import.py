@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 from tests import synthetic
-from tests.conftest import Tailor, create_interactions_dataset, unique, wait
+from tests.conftest import ROLE, Tailor, create_interactions_dataset, unique, wait
 
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 ITEMS_SCHEMA = json.dumps({
     "type": "record", "name": "Items", "namespace": "com.amazonaws.personalize.schema",
     "fields": [{"name": "ITEM_ID", "type": "string"},

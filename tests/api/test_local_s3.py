@@ -94,8 +94,8 @@ def test_local_s3__journal_keeps_no_credentials_and_restores(tmp_path: Path) -> 
                           aws_secret_access_key=creds.secret_key,
                           config=Config(signature_version="s3v4"))
         for client, key in ((s3, "presigned.txt"), (v4, "presigned-v4.txt")):  # SigV2, V4
-            url = client.generate_presigned_url("put_object", Params={"Bucket": "journaled",
-                                                                      "Key": key})
+            url = client.generate_presigned_url("put_object", Params={
+                "Bucket": "journaled", "Key": key, "ContentType": "text/plain"})
             assert http(url, "PUT", key.encode(), {"Content-Type": "text/plain"})[0] == 200
         iam.create_role(RoleName="journaled-role", AssumeRolePolicyDocument=TRUST)
         iam.attach_role_policy(RoleName="journaled-role", PolicyArn=POLICIES[0])
@@ -155,7 +155,9 @@ def test_local_s3__sqlite_side_files_are_private(tailor: Tailor,
     assert any(side.exists() for side in sides)
 
 
-def test_local_s3__listens_on_loopback_whatever_the_host(tmp_path: Path) -> None:
+def test_local_s3__follows_the_host_only_with_auth(tmp_path: Path) -> None:
+    """With auth on, the local S3 checks signatures, so it may listen where Tailor does
+    (without auth, --host must be loopback: tests/api/test_auth.py)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.cli", "serve", "--data-dir", str(tmp_path / "d"),
          "--host", "0.0.0.0", "--port", "0", "--s3-port", "0"],
@@ -169,7 +171,10 @@ def test_local_s3__listens_on_loopback_whatever_the_host(tmp_path: Path) -> None
         exports = dict(line.removeprefix("export ").split("=", 1) for line in lines
                        if line.startswith("export "))
         assert exports["AWS_ENDPOINT_URL_PERSONALIZE"].startswith("http://0.0.0.0:")
-        assert exports["AWS_ENDPOINT_URL_S3"].startswith("http://127.0.0.1:")
+        assert exports["AWS_ENDPOINT_URL_S3"].startswith("http://0.0.0.0:")
+        status, body = http(exports["AWS_ENDPOINT_URL_S3"].replace("0.0.0.0", "127.0.0.1")
+                            + "/", "GET")
+        assert status == 403 and b"AccessDenied" in body  # unsigned: refused
         assert exports["AWS_REGION"] == exports["AWS_DEFAULT_REGION"] == "us-east-1"
     finally:
         proc.terminate()

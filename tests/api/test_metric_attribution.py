@@ -14,9 +14,8 @@ import pytest
 
 from tests import synthetic
 from tests.api.inprocess import App
-from tests.conftest import start_tailor, unique, wait
+from tests.conftest import ROLE, start_tailor, unique, wait
 
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 T0 = 1_700_000_100          # events' sentAt; its 15-minute bucket starts at BUCKET
 BUCKET = T0 // 900 * 900
 UNDEFINED = "SOURCE_NAME_UNDEFINED"

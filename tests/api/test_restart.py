@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.conftest import (
+    ROLE,
     Tailor,
     create_interactions_dataset,
     start_tailor,
@@ -28,7 +29,6 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="needs Linux (/proc, PR_SET_PDEATHSIG)")
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 
 
 def free_port() -> int:

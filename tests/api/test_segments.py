@@ -12,6 +12,7 @@ from chalicelib.algorithms import ItemAffinity, match_items, segment_size
 from chalicelib.runtime.artifacts import Artifact
 from tests import synthetic
 from tests.conftest import (
+    ROLE,
     Tailor,
     Workflow,
     build_group,
@@ -23,7 +24,6 @@ from tests.conftest import (
     wait,
 )
 
-ROLE = "arn:aws:iam::123456789012:role/personalize"
 RECIPES = ("aws-item-affinity", "aws-item-attribute-affinity")
 SEGMENT_METRICS = {"hits_at_1_percent", "recall_at_1_percent"}
 
