@@ -60,7 +60,7 @@ class Refusal:
                 f"</Code><Message>{message}</Message></Error>").encode()
 
 
-STATUS_TEXT = {400: "Bad Request", 403: "Forbidden"}
+STATUS_TEXT = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}
 MOTO_API = Refusal(403, "AccessDenied",
                    "The moto control API (/moto-api) is not served by Tailor's local S3.")
 SERVICES = ("s3", "iam", "sts")
@@ -127,6 +127,10 @@ class S3Gate:
         except s3auth.Denied as exc:
             log.info("local %s denied a request: %s", service, exc.message)
             return Refusal(403, "AccessDenied", exc.message, query)
+        except Exception:
+            log.exception("local %s: checking a request failed", service)
+            return Refusal(500, "InternalError", "The local stack could not check this "
+                                                 "request; its log says why.", query)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
         return None
 

@@ -6,12 +6,15 @@ Two kinds, never mixed:
 - :func:`caller_s3` reaches a caller's data for the job running on their behalf (see
   :func:`acting_for`): with the credentials of STS ``AssumeRole`` on the job's
   ``roleArn``, as Personalize does ("Creating an IAM role for Amazon Personalize"), or,
-  for an import given no role, as the job's own account. A role of another account is
-  refused; a role that cannot be assumed fails the job with STS's answer.
+  for an import given no role, as the job's own account (a header only Tailor's local S3
+  honours: deployed, ``TAILOR_REQUIRE_ROLES=1`` refuses role-less access instead). A role
+  of another account is refused; a role that cannot be assumed fails the job with STS's
+  answer.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -83,6 +86,10 @@ def caller_s3() -> Any:
     if access is None:
         raise RuntimeError("caller_s3() outside acting_for(): whose data is this?")
     if access.role_arn is None:
+        if os.environ.get("TAILOR_REQUIRE_ROLES") == "1":
+            raise AccessDenied(
+                "Insufficient privileges: this Tailor reaches your S3 data only through a "
+                "role; give the job a roleArn that trusts personalize.amazonaws.com.")
         return _account_client(access.account)
     if role_account(access.role_arn) != access.account:
         raise AccessDenied(

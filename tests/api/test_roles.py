@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests import synthetic
-from tests.api.conftest import ACCOUNT_A, ACCOUNT_B, client
-from tests.conftest import TRUST_PERSONALIZE, Tailor, create_dataset, unique, wait
+from tests.api.conftest import ACCOUNT_A, ACCOUNT_B, KEYS, client
+from tests.conftest import (
+    ROLE,
+    TRUST_PERSONALIZE,
+    Tailor,
+    create_dataset,
+    start_tailor,
+    unique,
+    wait,
+)
 
 DATA = synthetic.planted_interactions(n_users=100, n_items=80, per_user=30, seed=3).to_csv()
 
@@ -158,3 +167,43 @@ def test_an_import_without_a_role_reaches_only_its_own_account(accounts: Tailor)
     assert stolen["status"] == "CREATE FAILED"
     assert "Insufficient privileges" in stolen["failureReason"]
     assert ACCOUNT_B not in stolen["failureReason"]
+
+
+def test_a_tailor_that_requires_roles_refuses_role_less_jobs(tmp_path: Path) -> None:
+    """Deployed (TAILOR_REQUIRE_ROLES=1), a job without a role does not reach S3 at all."""
+    server = start_tailor(tmp_path / "data", require_roles="1")
+    try:
+        p, s3 = server.client("personalize"), server.client("s3")
+        s3.create_bucket(Bucket="role-less")
+        s3.put_object(Bucket="role-less", Key="data.csv", Body=DATA.encode())
+        group = p.create_dataset_group(name=unique("g"))["datasetGroupArn"]
+        wait(lambda: p.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+        dataset = create_dataset(p, group, "Interactions", synthetic.INTERACTIONS_SCHEMA)
+        refused = _import(p, dataset, "s3://role-less/data.csv", None)
+        assert refused["status"] == "CREATE FAILED"
+        assert "only through a role" in refused["failureReason"]
+        assert _import(p, dataset, "s3://role-less/data.csv", ROLE)["status"] == "ACTIVE"
+    finally:
+        server.stop()
+
+
+def test_each_accounts_objects_survive_a_restart_in_their_account(tmp_path: Path) -> None:
+    """The journal replays every write into the account that made it."""
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"credentials": [
+        {"accessKeyId": k, "secretAccessKey": s, "accountId": a} for k, s, a in KEYS.values()]}))
+    data_dir = tmp_path / "data"
+    server = start_tailor(data_dir, credentials=str(creds))
+    try:
+        client(server, "s3", "a").create_bucket(Bucket="kept-for-a")
+        client(server, "s3", "a").put_object(Bucket="kept-for-a", Key="k", Body=b"a's")
+    finally:
+        server.stop(kill=True)
+    server = start_tailor(data_dir, credentials=str(creds))
+    try:
+        got = client(server, "s3", "a").get_object(Bucket="kept-for-a", Key="k")
+        assert got["Body"].read() == b"a's"
+        assert code_of(lambda: client(server, "s3", "b").get_object(
+            Bucket="kept-for-a", Key="k"))[0] == "AccessDenied"
+    finally:
+        server.stop()
