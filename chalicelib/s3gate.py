@@ -31,6 +31,7 @@ from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from chalicelib import s3auth
+from chalicelib.errors import clip
 from chalicelib.protocol import sigv4
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,15 @@ class S3Gate:
                 service, request.method, request.path, dict(request.query),
                 dict(request.headers), request.body))
         except sigv4.AuthFailure as exc:
-            log.info("local %s refused a request (%s): %s", service, exc.reason, exc.message)
+            message = clip(exc.message)  # it may quote the caller's credential scope
+            log.info("local %s refused a request (%s): %s", clip(service), exc.reason, message)
             status, code = _CODES[exc.reason][query]
-            message = exc.message if query else _S3_MESSAGES.get(exc.reason, exc.message)
-            return Refusal(status, code, message, query)
+            return Refusal(status, code, message if query else _S3_MESSAGES.get(
+                exc.reason, message), query)
         except s3auth.Denied as exc:
-            log.info("local %s denied a request: %s", service, exc.message)
-            return Refusal(403, "AccessDenied", exc.message, query)
+            message = clip(exc.message)
+            log.info("local %s denied a request: %s", clip(service), message)
+            return Refusal(403, "AccessDenied", message, query)
         except Exception:
             log.exception("local %s: checking a request failed", service)
             return Refusal(500, "InternalError", "The local stack could not check this "

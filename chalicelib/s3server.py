@@ -19,7 +19,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,23 @@ class Journal:
                              "headers": dict(request.headers),
                              "body": base64.b64encode(data).decode("ascii"),
                              "body_encoded": True})
+        if _read_or_session(entry["scope"], data):
+            return
         line = (json.dumps(entry) + "\n").encode()
         with self._lock:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.write(self._fd, line)  # one write: a kill cuts at most this line
+
+
+def _read_or_session(scope: str | None, body: bytes) -> bool:
+    """IAM and STS take every call as a POST: their reads (List*, Get*) change nothing,
+    and STS sessions (AssumeRole for each job) are not state to keep across a restart."""
+    service = (scope or "/").split("/")[1]
+    if service == "sts":
+        return True
+    action = dict(parse_qsl(body[:65536].decode("utf-8", "replace"))).get("Action", "")
+    return service == "iam" and action.startswith(("List", "Get"))
 
 
 def replay(app: Any, entries: list[dict[str, Any]]) -> None:

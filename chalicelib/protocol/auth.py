@@ -21,6 +21,7 @@ from chalicelib.errors import (
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
+    clip,
 )
 from chalicelib.protocol import sigv4
 from chalicelib.protocol.credentials import CredentialsError, Keyring
@@ -78,6 +79,7 @@ def authenticate(settings: Settings, request: Any) -> Scope:
     try:
         caller = sigv4.verify(incoming(request), keys.lookup, (SIGNING_NAME,))
     except sigv4.AuthFailure as exc:
-        log.info("refused a request (%s): %s", exc.reason, exc.message)
-        raise _ERRORS[exc.reason](exc.message) from None
+        message = clip(exc.message)  # it may quote the caller's credential scope
+        log.info("refused a request (%s): %s", exc.reason, message)
+        raise _ERRORS[exc.reason](message) from None
     return Scope(caller.region, caller.account)

@@ -3,6 +3,7 @@ role they are given (STS AssumeRole), as Personalize does."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -197,6 +198,14 @@ def test_each_accounts_objects_survive_a_restart_in_their_account(tmp_path: Path
     try:
         client(server, "s3", "a").create_bucket(Bucket="kept-for-a")
         client(server, "s3", "a").put_object(Bucket="kept-for-a", Key="k", Body=b"a's")
+        client(server, "sts", "a").get_caller_identity()
+        client(server, "iam", "a").list_roles()
+        entries = [json.loads(line) for line in
+                   (data_dir / "s3-journal.jsonl").read_text().splitlines()]
+        bodies = b"".join(base64.b64decode(e["body"]) for e in entries if e["body_encoded"])
+        assert any("kept-for-a" in e["url"] for e in entries)  # writes are kept,
+        assert b"Action=GetCallerIdentity" not in bodies  # reads and sessions are not
+        assert b"Action=ListRoles" not in bodies
     finally:
         server.stop(kill=True)
     server = start_tailor(data_dir, credentials=str(creds))
