@@ -22,7 +22,7 @@ from tests.conftest import (
     ROLE,
     TRUST_PERSONALIZE,
     Tailor,
-    create_dataset,
+    create_interactions_dataset,
     start_tailor,
     unique,
     wait,
@@ -125,9 +125,7 @@ def test_jobs_reach_only_what_their_role_allows(accounts: Tailor) -> None:
     untrusting = _role(accounts, "a", unique("untrusting"), _read(allowed), trust=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]}))
-    group = p.create_dataset_group(name=unique("g"))["datasetGroupArn"]
-    wait(lambda: p.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
-    dataset = create_dataset(p, group, "Interactions", synthetic.INTERACTIONS_SCHEMA)
+    _, dataset = create_interactions_dataset(p)
 
     assert _import(p, dataset, f"s3://{allowed}/data.csv", reader)["status"] == "ACTIVE"
     denied = _import(p, dataset, f"s3://{other}/data.csv", reader)
@@ -160,9 +158,7 @@ def test_an_import_without_a_role_reaches_only_its_own_account(accounts: Tailor)
     sa.create_bucket(Bucket=mine)
     sa.put_object(Bucket=mine, Key="data.csv", Body=DATA.encode())
     p = client(accounts, "personalize", "a")
-    group = p.create_dataset_group(name=unique("g"))["datasetGroupArn"]
-    wait(lambda: p.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
-    dataset = create_dataset(p, group, "Interactions", synthetic.INTERACTIONS_SCHEMA)
+    _, dataset = create_interactions_dataset(p)
     assert _import(p, dataset, f"s3://{mine}/data.csv", None)["status"] == "ACTIVE"
     stolen = _import(p, dataset, f"s3://{theirs}/data.csv", None)
     assert stolen["status"] == "CREATE FAILED"
@@ -177,9 +173,7 @@ def test_a_tailor_that_requires_roles_refuses_role_less_jobs(tmp_path: Path) -> 
         p, s3 = server.client("personalize"), server.client("s3")
         s3.create_bucket(Bucket="role-less")
         s3.put_object(Bucket="role-less", Key="data.csv", Body=DATA.encode())
-        group = p.create_dataset_group(name=unique("g"))["datasetGroupArn"]
-        wait(lambda: p.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
-        dataset = create_dataset(p, group, "Interactions", synthetic.INTERACTIONS_SCHEMA)
+        _, dataset = create_interactions_dataset(p)
         refused = _import(p, dataset, "s3://role-less/data.csv", None)
         assert refused["status"] == "CREATE FAILED"
         assert "only through a role" in refused["failureReason"]
