@@ -104,9 +104,6 @@ class Keyring:
                 self._stamp = stamp
         return self._keys.get(access_key)
 
-    def accounts(self) -> set[str]:
-        return {s.account for s in self._keys.values()}
-
     def _file_stamp(self) -> tuple[int, int] | None:
         try:
             st = self.path.stat()
