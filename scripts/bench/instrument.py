@@ -92,6 +92,9 @@ class Instrument:
                 inst._record(inst._local.key, "gateway", time.perf_counter() - started)
 
         ChaliceRequestHandler.do_POST = do_post
+        # tailor serve's handler (chalicelib.local_http) has its own do_POST, which reaches
+        # Chalice's through super()._generic_handle()
+        ChaliceRequestHandler._generic_handle = do_post
         LocalGateway.handle_request = handle_request
         if self.profile is None:
             for path in self.paths:
