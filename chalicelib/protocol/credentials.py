@@ -3,8 +3,8 @@
 ``{"credentials": [{"accessKeyId": "...", "secretAccessKey": "...",
 "accountId": "111122223333"}]}``; an entry may add ``"sessionToken"`` (then requests must
 carry it). Each key acts as its account's root: it sees that account's resources, in the
-region its signature is scoped to. The file is read again when it changes, so keys can be
-added or revoked without a restart.
+region its signature is scoped to. The file is read again when it changes (looked at once
+a second at most), so keys can be added or revoked without a restart.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ What it does (everything on 127.0.0.1; the processes of this script are only bot
 2. starts ``tailor serve --processes 2`` (``--processes``) on a fresh data directory and
    the floor server
    (``scripts/bench/floor_server.py``: Tailor's app plus trivial routes answering with a
-   constant, served the same way), with the helpers of ``scripts/bench/workflow.py``;
+   constant, served the same way), with the helpers of ``scripts/bench/workflow.py``.
+   Tailor runs with auth on, as ``tailor serve`` does by default: the clients sign with
+   the key it printed (``--no-auth``: auth off). ``--compare-auth`` starts a second
+   Tailor with ``--no-auth`` beside it, deploys the same on both and runs every Tailor
+   series against both, interleaved, reporting auth on / auth off per series;
 3. in one dataset group: imports Interactions and Items, trains and deploys
    aws-user-personalization and aws-personalized-ranking, and creates three filters:
    ``EXCLUDE ItemID WHERE Items.GENRES IN ($GENRE)`` (called with Drama, 725 of the 1,682
