@@ -3,8 +3,8 @@
 ``{"credentials": [{"accessKeyId": "...", "secretAccessKey": "...",
 "accountId": "111122223333"}]}``; an entry may add ``"sessionToken"`` (then requests must
 carry it). Each key acts as its account's root: it sees that account's resources, in the
-region its signature is scoped to. The file is read again when it changes, so keys can be
-added or revoked without a restart.
+region its signature is scoped to. The file is read again when it changes (looked at once
+a second at most), so keys can be added or revoked without a restart.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import os
 import secrets
 import string
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,6 +25,9 @@ from chalicelib.protocol.sigv4 import Secret
 
 log = logging.getLogger(__name__)
 # AWS's own key shape: 16-128 word characters (AKIA... for long-term keys).
+# How often a keyring looks whether its file changed (a stat per request cost ~1 µs, and
+# more in a server whose caches are cold); a changed file takes effect within this time.
+RECHECK_SECONDS = 1.0
 _KEY_PATTERN = r"^\w{16,128}$"
 
 
@@ -83,25 +88,33 @@ def generate(path: Path, account_id: str) -> Credential:
 class Keyring:
     """Access key -> :class:`Secret`, from a credentials file, re-read when it changes.
 
-    A file that cannot be read at start raises :class:`CredentialsError`; one broken
-    later revokes every key (logged) until it is fixed: failing closed."""
+    The file is looked at (``stat``) at most once per ``recheck`` seconds, so a change
+    takes effect within that time. A file that cannot be read at start raises
+    :class:`CredentialsError`; one broken later revokes every key (logged) until it is
+    fixed: failing closed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recheck: float = RECHECK_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self._recheck, self._clock = recheck, clock
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         self._keys = self._read()
+        self._checked = clock()
 
     def lookup(self, access_key: str) -> Secret | None:
-        stamp = self._file_stamp()
-        if stamp != self._stamp:
-            with self._lock:
-                try:
-                    self._keys = self._read()
-                except CredentialsError as exc:
-                    log.error("%s Every request is refused until it is fixed.", exc)
-                    self._keys = {}
-                self._stamp = stamp
+        now = self._clock()
+        if now - self._checked >= self._recheck:
+            self._checked = now
+            stamp = self._file_stamp()
+            if stamp != self._stamp:
+                with self._lock:
+                    try:
+                        self._keys = self._read()
+                    except CredentialsError as exc:
+                        log.error("%s Every request is refused until it is fixed.", exc)
+                        self._keys = {}
+                    self._stamp = stamp
         return self._keys.get(access_key)
 
     def _file_stamp(self) -> tuple[int, int] | None:

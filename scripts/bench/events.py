@@ -21,7 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.workflow import client, server_env, start_server, stop_server, tailor_command
+from scripts.bench.workflow import (
+    Key,
+    client,
+    server_env,
+    start_server,
+    stop_server,
+    tailor_command,
+)
 
 SCHEMA = json.dumps({"type": "record", "name": "Interactions",
                      "namespace": "com.amazonaws.personalize.schema",
@@ -32,9 +39,9 @@ SCHEMA = json.dumps({"type": "record", "name": "Interactions",
 BATCH = 10
 
 
-def _worker(endpoint: str, tracking_id: str, seconds: float, index: int,
+def _worker(endpoint: str, key: Key, tracking_id: str, seconds: float, index: int,
             out: Any) -> None:
-    events = client("personalize-events", endpoint, "us-east-1")
+    events = client("personalize-events", endpoint, "us-east-1", key)
     sent, calls, latencies = 0, 0, []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
@@ -50,9 +57,10 @@ def _worker(endpoint: str, tracking_id: str, seconds: float, index: int,
     out.put((sent, calls, latencies))
 
 
-def run(endpoint: str, tracking_id: str, clients: int, seconds: float) -> dict[str, float]:
+def run(endpoint: str, key: Key, tracking_id: str, clients: int,
+        seconds: float) -> dict[str, float]:
     queue: Any = mp.Queue()
-    procs = [mp.Process(target=_worker, args=(endpoint, tracking_id, seconds, i, queue))
+    procs = [mp.Process(target=_worker, args=(endpoint, key, tracking_id, seconds, i, queue))
              for i in range(clients)]
     started = time.perf_counter()
     for p in procs:
@@ -86,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                               Path(tmp) / "tailor.log")
         try:
             env = server.info
-            pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], "us-east-1")
+            pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], "us-east-1",
+                        server.key)
             group = pz.create_dataset_group(name="bench-events")["datasetGroupArn"]
             while pz.describe_dataset_group(datasetGroupArn=group)["datasetGroup"][
                     "status"] != "ACTIVE":
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.clients:
                 print(f"PutEvents with {n} client(s) for {args.seconds:.0f}s ...",
                       file=sys.stderr)
-                results.append(run(env["AWS_ENDPOINT_URL_PERSONALIZE_EVENTS"],
+                results.append(run(env["AWS_ENDPOINT_URL_PERSONALIZE_EVENTS"], server.key,
                                    tracker["trackingId"], n, args.seconds))
         finally:
             stop_server(server)

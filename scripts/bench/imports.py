@@ -41,13 +41,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 from scripts.bench.workflow import (
     Server,
+    client,
     server_env,
     start_server,
     stop_server,
@@ -169,13 +168,10 @@ def start(mode: str, data_dir: Path, logs: Path) -> tuple[Server, Server | None,
 
 
 def clients(tailor: Server, s3_endpoint: str) -> tuple[Any, Any]:
-    session = boto3.session.Session()
-    kw = {"region_name": "us-east-1", "aws_access_key_id": "testing",
-          "aws_secret_access_key": "testing",
-          "config": Config(retries={"max_attempts": 1}, read_timeout=600)}
-    return (session.client("personalize",
-                           endpoint_url=tailor.info["AWS_ENDPOINT_URL_PERSONALIZE"], **kw),
-            session.client("s3", endpoint_url=s3_endpoint, **kw))
+    """Personalize and S3 clients signing with the key Tailor printed (moto checks none)."""
+    return (client("personalize", tailor.info["AWS_ENDPOINT_URL_PERSONALIZE"], "us-east-1",
+                   tailor.key, read_timeout=600),
+            client("s3", s3_endpoint, "us-east-1", tailor.key, read_timeout=600))
 
 
 def wait(describe: Any, timeout: float) -> dict[str, Any]:

@@ -6,9 +6,10 @@ and the view functions of the chosen routes, for requests to those routes:
 - ``stages``: per request, ``perf_counter`` stamps around (a) the whole ``do_POST``
   (read the body, run the gateway, write the response), (b) ``LocalGateway.handle_request``
   (building the Lambda event, Chalice's routing and content-type checks, the view, turning
-  the Response into a dict), and (c) the view function itself (for Tailor: parse, validate, handler,
-  serialize). Overhead is a few microseconds. Samples are grouped by path and, when the
-  client sends one, by the ``X-Bench-Series`` header.
+  the Response into a dict), (c) the view function itself (for Tailor: authenticate,
+  parse, validate, handler, serialize) and (d) the SigV4 check within it
+  (``protocol.auth.authenticate``). Overhead is a few microseconds. Samples are grouped
+  by path and, when the client sends one, by the ``X-Bench-Series`` header.
 - ``cprofile``: a ``cProfile`` profile of every such ``do_POST`` (the client is sequential,
   so one at a time; a lock makes sure), saved as ``profile.pstats`` and ``profile.txt``.
 
@@ -92,11 +93,33 @@ class Instrument:
                 inst._record(inst._local.key, "gateway", time.perf_counter() - started)
 
         ChaliceRequestHandler.do_POST = do_post
+        # tailor serve's handler (chalicelib.local_http) has its own do_POST, which reaches
+        # Chalice's through super()._generic_handle()
+        ChaliceRequestHandler._generic_handle = do_post
         LocalGateway.handle_request = handle_request
         if self.profile is None:
             for path in self.paths:
                 for entry in app.routes.get(path, {}).values():
                     entry.view_function = self._timed_view(path, entry.view_function)
+            self._time_authenticate()
+
+    def _time_authenticate(self) -> None:
+        """Stage (d): the SigV4 check (``protocol.auth.authenticate``), part of the view."""
+        from chalicelib.protocol import auth
+
+        authenticate, inst = auth.authenticate, self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            key = getattr(inst._local, "key", None)
+            if key is None:
+                return authenticate(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return authenticate(*args, **kwargs)
+            finally:
+                inst._record(key, "authenticate", time.perf_counter() - started)
+
+        auth.authenticate = timed  # type: ignore[assignment]
 
     def _timed_view(self, path: str, view: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:

@@ -317,8 +317,8 @@ def run_tailor(csv_path: Path, work: Path, extra_env: dict[str, str]) -> dict[st
         if len(moto) != 1:
             raise RuntimeError(f"expected one moto child of the server, found {moto}")
         memory = Memory({"server": tailor.proc.pid, "moto": moto[0]})
-        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region)
-        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region)
+        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region, tailor.key)
+        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region, tailor.key)
 
         memory.begin("upload")
         bucket, key = "tailor-bench-scale", f"scale/{csv_path.name}"

@@ -13,7 +13,11 @@ What it does (everything on 127.0.0.1; the processes of this script are only bot
 2. starts ``tailor serve --processes 2`` (``--processes``) on a fresh data directory and
    the floor server
    (``scripts/bench/floor_server.py``: Tailor's app plus trivial routes answering with a
-   constant, served the same way), with the helpers of ``scripts/bench/workflow.py``;
+   constant, served the same way), with the helpers of ``scripts/bench/workflow.py``.
+   Tailor runs with auth on, as ``tailor serve`` does by default: the clients sign with
+   the key it printed (``--no-auth``: auth off). ``--compare-auth`` starts a second
+   Tailor with ``--no-auth`` beside it, deploys the same on both and runs every Tailor
+   series against both, interleaved, reporting auth on / auth off per series;
 3. in one dataset group: imports Interactions and Items, trains and deploys
    aws-user-personalization and aws-personalized-ranking, and creates three filters:
    ``EXCLUDE ItemID WHERE Items.GENRES IN ($GENRE)`` (called with Drama, 725 of the 1,682
@@ -47,12 +51,13 @@ import json
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +104,10 @@ EMPTY_FLOOR = "floor: trivial handler, same server"
 SIZED_FLOORS = {"get_recommendations": "floor: answer sized like GetRecommendations'",
                 "get_personalized_ranking": "floor: answer sized like GetPersonalizedRanking's"}
 TARGETS = {"p99_over_floor_1_client": 2.0, "requests_per_s_8_clients": 500.0}
+# --compare-auth: the series of the second Tailor (tailor serve --no-auth) are named so.
+AUTH_OFF = " [auth off]"
+# ... and the cost of auth, auth on / auth off, may be at most this (issue #12).
+AUTH_COST_TARGET = 1.05
 PARAMS_PER_WORKER = 1000  # request parameter sets per series and client process (cycled)
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -195,6 +204,15 @@ def deploy(pz: Any, s3: Any, interactions: Path, items: Path) -> dict[str, Any]:
     return {"group": group, "campaigns": campaigns, "filters": filters, "steps": steps}
 
 
+def deploy_on(tailor: Server, interactions: Path, items: Path) -> dict[str, Any]:
+    """:func:`deploy` on ``tailor``, signing with the key it printed."""
+    env = tailor.info
+    region = env["AWS_DEFAULT_REGION"]
+    pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region, tailor.key)
+    s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region, tailor.key)
+    return deploy(pz, s3, interactions, items)
+
+
 # --------------------------------------------------------------------------- series
 
 @dataclass
@@ -214,7 +232,22 @@ def _quoted(value: str) -> str:
 
 
 def specs(cfg: dict[str, Any], rng: random.Random, count: int) -> list[Spec]:
-    """The series, each with ``count`` parameter sets drawn from ``rng``."""
+    """The series, each with ``count`` parameter sets drawn from ``rng``. With a second
+    Tailor (``cfg["twin"]``, ``--compare-auth``), each Tailor series is followed by its
+    twin on that server, with the same users and items (its own ARNs)."""
+    state = rng.getstate()
+    ours = _specs(cfg, rng, count)
+    if not cfg.get("twin"):
+        return ours
+    again = random.Random()
+    again.setstate(state)
+    twins = iter(replace(t, name=t.name + AUTH_OFF, tag=t.tag + "-noauth",
+                         target="tailor-noauth")
+                 for t in _specs({**cfg, **cfg["twin"]}, again, count) if t.target == "tailor")
+    return [x for s in ours for x in ((s, next(twins)) if s.target == "tailor" else (s,))]
+
+
+def _specs(cfg: dict[str, Any], rng: random.Random, count: int) -> list[Spec]:
     up, pr = cfg["campaigns"]["aws-user-personalization"], cfg["campaigns"][
         "aws-personalized-ranking"]
     users, items, size = cfg["users"], cfg["items"], cfg["ranking_list"]
@@ -281,11 +314,17 @@ def specs(cfg: dict[str, Any], rng: random.Random, count: int) -> list[Spec]:
 
 
 def _clients(cfg: dict[str, Any], tag: str | None = None) -> dict[str, Any]:
-    """The runtime clients; with ``tag`` they send it as X-Bench-Series (instrumented runs)."""
-    return {"tailor": _tagged(client("personalize-runtime", cfg["tailor"], cfg["region"]), tag),
-            **{target: _tagged(client("personalize-runtime", f"{cfg['floor']}/{target}",
-                                      cfg["region"]), tag)
-               for target in ("floor", "floor-sized")}}
+    """The runtime clients, by target, each signing with its server's key (the floor
+    checks none); with ``tag`` they send it as X-Bench-Series (instrumented runs)."""
+    region, key = cfg["region"], cfg["key"]
+    out = {"tailor": _tagged(client("personalize-runtime", cfg["tailor"], region, key), tag),
+           **{target: _tagged(client("personalize-runtime", f"{cfg['floor']}/{target}",
+                                     region, key), tag)
+              for target in ("floor", "floor-sized")}}
+    if twin := cfg.get("twin"):
+        out["tailor-noauth"] = _tagged(client("personalize-runtime", twin["tailor"], region,
+                                              twin["key"]), tag)
+    return out
 
 
 def first_calls(cfg: dict[str, Any]) -> dict[str, float]:
@@ -312,7 +351,7 @@ def one_client(cfg: dict[str, Any], pids: dict[str, int], warmup: int, n: int, b
         series.append(Series(s.name, s.tag, getattr(rt, s.method), s.params, s.check, []))
     say(f"1 client: {len(series)} series x ({warmup} warm-up + {n} timed) calls, "
         f"interleaved in blocks of {block}")
-    ours = lambda: sum(_proc_cpu(pid) for pid in pids.values()) + time.process_time()  # noqa: E731
+    ours = lambda: sum(_proc_cpu(pid) for pid in set(pids.values())) + time.process_time()  # noqa: E731
     wall, cpu, (busy, _) = time.perf_counter(), ours(), _machine_cpu()
     client_gc = measure(series, warmup, n, block)
     wall, cpu, busy = time.perf_counter() - wall, ours() - cpu, _machine_cpu()[0] - busy
@@ -402,7 +441,8 @@ def eight_clients(cfg: dict[str, Any], pids: dict[str, int], clients: int, warmu
                   seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
     """Closed-loop load: ``clients`` processes call the same series at once for
     ``seconds``, series after series, ``rounds`` times (the order rotates)."""
-    names = [s.name for s in specs(cfg, random.Random(0), 1)]
+    targets = {s.name: s.target for s in specs(cfg, random.Random(0), 1)}
+    names = list(targets)
     ctx = mp.get_context("fork")
     pipes, procs = [], []
     say(f"{clients} clients: starting {clients} processes (warm-up {warmup} calls per series)")
@@ -419,7 +459,7 @@ def eight_clients(cfg: dict[str, Any], pids: dict[str, int], clients: int, warmu
         for r in range(rounds):
             for k in range(len(names)):
                 name = names[(r + k) % len(names)]
-                raw[name].append(_window(pipes, pids, name, seconds))
+                raw[name].append(_window(pipes, pids[targets[name]], name, seconds))
                 w = raw[name][-1]
                 say(f"  round {r + 1}/{rounds} {name}: {w['requests_per_s']:.0f} req/s, "
                     f"p99 {w['p99_ms']:.2f} ms")
@@ -433,9 +473,7 @@ def eight_clients(cfg: dict[str, Any], pids: dict[str, int], clients: int, warmu
     return {name: _combine(windows, seconds) for name, windows in raw.items()}
 
 
-def _window(pipes: list[Any], pids: dict[str, int], name: str,
-            seconds: float) -> dict[str, Any]:
-    server = pids["floor" if name.startswith("floor") else "tailor"]
+def _window(pipes: list[Any], server: int, name: str, seconds: float) -> dict[str, Any]:
     t0 = time.perf_counter() + 0.05
     for conn in pipes:
         conn.send(("run", name, t0, seconds))
@@ -488,17 +526,54 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
 
     sized = ratios(lambda k: one[floor_of[k]])
     empty = ratios(lambda k: one[EMPTY_FLOOR])
-    worst, worst_empty = (max(r["p99"] for r in x.values()) for x in (sized, empty))
-    tailor_rps = {k: v["requests_per_s"] for k, v in eight.items() if k in floor_of}
-    lowest = min(tailor_rps.values()) if tailor_rps else 0.0
     target = TARGETS["p99_over_floor_1_client"]
-    return {"ratios_1_client": sized, "ratios_1_client_empty_floor": empty,
-            "p99_over_floor_worst": worst, "p99_target_met": worst <= target,
-            "p99_over_empty_floor_worst": worst_empty,
-            "p99_target_met_empty_floor": worst_empty <= target,
-            "requests_per_s_lowest": lowest,
-            "throughput_target_met": (lowest >= TARGETS["requests_per_s_8_clients"]
-                                      if tailor_rps else None)}
+    out: dict[str, Any] = {"ratios_1_client": sized, "ratios_1_client_empty_floor": empty}
+    # The server as configured; with --compare-auth also the auth-off twin ("_auth_off").
+    for suffix, off in (("", False), ("_auth_off", True)):
+        names = [k for k in floor_of if k.endswith(AUTH_OFF) == off]
+        if not names:
+            continue
+        worst, worst_empty = (max(x[k]["p99"] for k in names) for x in (sized, empty))
+        tailor_rps = [eight[k]["requests_per_s"] for k in names if k in eight]
+        lowest = min(tailor_rps) if tailor_rps else 0.0
+        out.update({
+            f"p99_over_floor_worst{suffix}": worst, f"p99_target_met{suffix}": worst <= target,
+            f"p99_over_empty_floor_worst{suffix}": worst_empty,
+            f"p99_target_met_empty_floor{suffix}": worst_empty <= target,
+            f"requests_per_s_lowest{suffix}": lowest,
+            f"throughput_target_met{suffix}": (lowest >= TARGETS["requests_per_s_8_clients"]
+                                               if tailor_rps else None)})
+    if any(k.endswith(AUTH_OFF) for k in floor_of):
+        out["auth_cost"] = auth_cost(result)
+    return out
+
+
+def auth_cost(result: dict[str, Any]) -> dict[str, Any]:
+    """``--compare-auth``: per Tailor series, auth on / auth off of the one-client p50 and
+    p99, of the 8-client requests/s and of the server's CPU per request (8 clients); then
+    the median of each over the series, and the verdict against a 5 % cost (latency and
+    CPU ratios <= 1.05, requests/s ratio >= 1 / 1.05)."""
+    one, eight = result["one_client"], result["eight_clients"]
+    series: dict[str, dict[str, float]] = {}
+    for name in result["floor_of"]:
+        off = name + AUTH_OFF
+        if off not in one:
+            continue
+        r = {q: round(one[name][f"{q}_ms"] / one[off][f"{q}_ms"], 3) for q in ("p50", "p99")}
+        if name in eight and off in eight:
+            r["requests_per_s"] = round(eight[name]["requests_per_s"] /
+                                        eight[off]["requests_per_s"], 3)
+            cpu_off = eight[off]["server_cpu_ms_per_request"]
+            if cpu_off:
+                r["server_cpu_ms_per_request"] = round(
+                    eight[name]["server_cpu_ms_per_request"] / cpu_off, 3)
+        series[name] = r
+    keys = sorted({k for r in series.values() for k in r})
+    median = {k: round(float(statistics.median(r[k] for r in series.values() if k in r)), 3)
+              for k in keys}
+    met = {k: (v >= 1 / AUTH_COST_TARGET if k == "requests_per_s" else v <= AUTH_COST_TARGET)
+           for k, v in median.items()}
+    return {"series": series, "median": median, "met": met, "all_met": all(met.values())}
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -540,6 +615,36 @@ def print_report(result: dict[str, Any]) -> None:
               f"{v['requests_per_s_lowest']:.0f} req/s (target >= "
               f"{TARGETS['requests_per_s_8_clients']:.0f}): "
               f"{'met' if v['throughput_target_met'] else 'NOT met'}")
+    if "auth_cost" in v:
+        _print_auth_cost(result)
+
+
+def _print_auth_cost(result: dict[str, Any]) -> None:
+    v, one, eight = result["verdict"], result["one_client"], result["eight_clients"]
+    cost = v["auth_cost"]
+    print(f"\n{'auth on / auth off':50} {'p50':>13} {'p99':>13} {'req/s':>11} "
+          f"{'srv ms':>13}   ratios: p50   p99 req/s srv ms")
+    for name, r in cost["series"].items():
+        off = name + AUTH_OFF
+        on_off = lambda d, k, a=name, b=off: f"{d[a][k]:6.3f}/{d[b][k]:6.3f}"  # noqa: E731
+        rps = (f"{eight[name]['requests_per_s']:5.0f}/{eight[off]['requests_per_s']:5.0f}"
+               if "requests_per_s" in r else "")
+        srv = (on_off(eight, "server_cpu_ms_per_request")
+               if "server_cpu_ms_per_request" in r else "")
+        print(f"{name[:50]:50} {on_off(one, 'p50_ms'):>13} {on_off(one, 'p99_ms'):>13} "
+              f"{rps:>11} {srv:>13}  " + " ".join(
+                  f"{r[k]:5.2f}" if k in r else "    -" for k in
+                  ("p50", "p99", "requests_per_s", "server_cpu_ms_per_request")))
+    print("median over the series: " + ", ".join(
+        f"{k} {x:.3f} ({'met' if cost['met'][k] else 'NOT met'})"
+        for k, x in cost["median"].items()) +
+        f" (target: auth costs <= {AUTH_COST_TARGET - 1:.0%})")
+    for label, suffix in (("auth on", ""), ("auth off", "_auth_off")):
+        line = (f"{label}: worst p99 / sized floor {v['p99_over_floor_worst' + suffix]:.2f}, "
+                f"/ empty floor {v['p99_over_empty_floor_worst' + suffix]:.2f}")
+        if eight:
+            line += f"; lowest req/s {v['requests_per_s_lowest' + suffix]:.0f}"
+        print(line)
 
 
 # --------------------------------------------------------------------------- main
@@ -560,6 +665,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="items in GetPersonalizedRanking's inputList")
     parser.add_argument("--processes", type=int, default=2,
                         help="Tailor's serving processes (tailor serve --processes; 2)")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--no-auth", action="store_true",
+                      help="run Tailor with auth off (tailor serve --no-auth); the default is "
+                      "auth on, signing with the key tailor serve prints")
+    auth.add_argument("--compare-auth", action="store_true",
+                      help="also start a second Tailor with auth off and run every Tailor "
+                      "series against both, interleaved: auth on / auth off side by side")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--cache", type=Path, help="data cache (default $TAILOR_BENCH_CACHE "
                         "or ~/.cache/tailor-bench)")
@@ -602,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
                    "excluded_genre": EXCLUDED_GENRE, "promoted_genre": PROMOTED_GENRE,
                    "promoted_percent": PROMOTED_PERCENT, "instrument": args.instrument,
                    "processes": args.processes,
+                   "auth": "compare" if args.compare_auth else "off" if args.no_auth else "on",
                    "server_env": extra_env},
         "targets": TARGETS,
     }
@@ -618,9 +731,17 @@ def main(argv: list[str] | None = None) -> int:
                           f"{EXCLUDED_GENRE}_items": len(by_genre[EXCLUDED_GENRE]),
                           f"{PROMOTED_GENRE}_items": len(by_genre[PROMOTED_GENRE])}
         tailor = start_server(
-            "tailor", tailor_command(tmp / "data", args.instrument, inst and inst / "tailor"),
+            "tailor", tailor_command(tmp / "data", args.instrument, inst and inst / "tailor",
+                                     *(["--no-auth"] if args.no_auth else [])),
             server_env(tmp / "data", extra_env), tmp / "tailor.log")
         servers.append(tailor)
+        twin = None
+        if args.compare_auth:
+            twin = start_server(
+                "tailor-noauth", tailor_command(tmp / "data-noauth", args.instrument,
+                                                inst and inst / "tailor-noauth", "--no-auth"),
+                server_env(tmp / "data-noauth", extra_env), tmp / "tailor-noauth.log")
+            servers.append(twin)
         floor = start_server("floor", floor_command(args.instrument, inst and inst / "floor",
                                                     "--results", str(NUM_RESULTS),
                                                     "--ranking-items", str(args.ranking_list)),
@@ -628,13 +749,14 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(floor)
         env = tailor.info
         region = env["AWS_DEFAULT_REGION"]
-        say(f"tailor at {env['AWS_ENDPOINT_URL_PERSONALIZE']} (pid {tailor.proc.pid}), "
-            f"floor at {floor.info['endpoint']} (pid {floor.proc.pid})")
-        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region)
-        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region)
-        setup = deploy(pz, s3, interactions, items_path)
+        say(f"tailor at {env['AWS_ENDPOINT_URL_PERSONALIZE']} (pid {tailor.proc.pid}, auth "
+            f"{'off' if args.no_auth else 'on'}), floor at {floor.info['endpoint']} "
+            f"(pid {floor.proc.pid})" + (f", tailor with auth off at "
+                                          f"{twin.info['AWS_ENDPOINT_URL_PERSONALIZE']} "
+                                          f"(pid {twin.proc.pid})" if twin else ""))
+        setup = deploy_on(tailor, interactions, items_path)
         result["setup"] = setup
-        cfg = {"tailor": env["AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"],
+        cfg = {"tailor": env["AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"], "key": tailor.key,
                "floor": floor.info["endpoint"], "region": region,
                "campaigns": setup["campaigns"], "filters": setup["filters"],
                "users": users, "items": items, "ranking_list": args.ranking_list,
@@ -642,12 +764,21 @@ def main(argv: list[str] | None = None) -> int:
                "instrument": args.instrument,
                "excluded_items": sorted(by_genre[EXCLUDED_GENRE]),
                "promoted_items": sorted(by_genre[PROMOTED_GENRE])}
+        pids = {"tailor": tailor.proc.pid, "floor": floor.proc.pid,
+                "floor-sized": floor.proc.pid}
+        if twin:
+            twin_setup = deploy_on(twin, interactions, items_path)
+            result["setup_auth_off"] = twin_setup
+            cfg["twin"] = {"tailor": twin.info["AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"],
+                           "key": twin.key, "campaigns": twin_setup["campaigns"],
+                           "filters": twin_setup["filters"]}
+            pids["tailor-noauth"] = twin.proc.pid
         result["floor_of"] = {s.name: SIZED_FLOORS[s.method]
-                              for s in specs(cfg, random.Random(0), 1) if s.target == "tailor"}
+                              for s in specs(cfg, random.Random(0), 1)
+                              if s.target.startswith("tailor")}
         result["first_calls_ms"] = first_calls(cfg)
         say("first calls (ms): " + ", ".join(f"{k.split(' (')[0]} {v:.1f}"
                                               for k, v in result["first_calls_ms"].items()))
-        pids = {"tailor": tailor.proc.pid, "floor": floor.proc.pid}
         result["one_client"], result["client_gc"] = one_client(cfg, pids, warmup, n,
                                                                args.block)
         result["eight_clients"] = {} if args.instrument else eight_clients(

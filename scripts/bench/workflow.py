@@ -74,12 +74,37 @@ def say(message: str) -> None:
 
 # --------------------------------------------------------------------------- processes
 
+@dataclass(frozen=True)
+class Key:
+    """An access key to sign with (its repr hides the secret)."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return f"Key({self.access_key_id!r}, ...)"
+
+
+# What a client of a server that checks no signature signs with (the floor server;
+# ``tailor serve --no-auth`` prints the same).
+DUMMY_KEY = Key("testing", "testing")
+
+
 @dataclass
 class Server:
     name: str
     proc: subprocess.Popen[bytes]
     info: dict[str, Any]
     log: Path
+
+    @property
+    def key(self) -> Key:
+        """The key the server printed in its ``--json`` line (``tailor serve`` creates one
+        in its data dir; ``--no-auth`` prints the dummy one); the dummy key for a server
+        that prints none (the floor, which checks no signature)."""
+        if "AWS_ACCESS_KEY_ID" in self.info:
+            return Key(self.info["AWS_ACCESS_KEY_ID"], self.info["AWS_SECRET_ACCESS_KEY"])
+        return DUMMY_KEY
 
 
 def _first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
@@ -129,9 +154,12 @@ def server_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def tailor_command(data_dir: Path, instrument: str | None, out: Path | None) -> list[str]:
+def tailor_command(data_dir: Path, instrument: str | None, out: Path | None,
+                   *extra: str) -> list[str]:
+    """``tailor serve`` on a free port with its ``--json`` line; ``extra``: more options of
+    ``tailor serve`` (``--no-auth``)."""
     serve = ["serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", "0",
-             "--s3-port", "0", "--json"]
+             "--s3-port", "0", "--json", *extra]
     if instrument:
         return [sys.executable, "-m", "scripts.bench.instrument", "--mode", instrument,
                 "--out", str(out), *serve]
@@ -150,10 +178,13 @@ def floor_command(instrument: str | None, out: Path | None, *extra: str) -> list
 
 # --------------------------------------------------------------------------- clients
 
-def client(service: str, endpoint: str, region: str) -> Any:
+def client(service: str, endpoint: str, region: str, key: Key, **config: Any) -> Any:
+    """A boto3 client of ``endpoint`` signing with ``key`` (a Tailor's: ``Server.key``);
+    ``config``: more botocore ``Config`` options."""
     return boto3.session.Session().client(
-        service, endpoint_url=endpoint, region_name=region, aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+        service, endpoint_url=endpoint, region_name=region,
+        aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+        config=Config(retries={"max_attempts": 1}, **config))
 
 
 class _CannedBody:
@@ -167,7 +198,7 @@ class _CannedBody:
 def offline_runtime_client(region: str) -> Any:
     """A personalize-runtime client whose HTTP send is replaced by a canned 200 response:
     what boto3 itself costs per call (serialize, sign, parse), with no network."""
-    rt = client("personalize-runtime", "http://127.0.0.1:9", region)
+    rt = client("personalize-runtime", "http://127.0.0.1:9", region, DUMMY_KEY)
     body = b'{"itemList":[],"recommendationId":"RID-x"}'
 
     def canned(request: Any, **_: Any) -> AWSResponse:
@@ -321,16 +352,19 @@ def _tagged(rt: Any, tag: str | None) -> Any:
     return rt
 
 
-def latency_phase(env: dict[str, str], floor_endpoint: str, campaigns: dict[str, str],
-                  users: list[str], items: list[str], warmup: int, n: int, block: int,
-                  seed: int, tag: bool) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def latency_phase(env: dict[str, str], key: Key, floor_endpoint: str,
+                  campaigns: dict[str, str], users: list[str], items: list[str],
+                  warmup: int, n: int, block: int, seed: int,
+                  tag: bool) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     region = env["AWS_DEFAULT_REGION"]
     tailor_rt = env["AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME"]
     rng = random.Random(seed)
     total = warmup + n
 
     def rt(endpoint: str, name: str) -> Any:
-        return _tagged(client("personalize-runtime", endpoint, region), name if tag else None)
+        # the floor checks no signature; its clients sign with Tailor's key all the same
+        return _tagged(client("personalize-runtime", endpoint, region, key),
+                       name if tag else None)
 
     def user_params(campaign: str) -> list[dict[str, Any]]:
         return [{"campaignArn": campaign, "userId": rng.choice(users)} for _ in range(total)]
@@ -517,11 +551,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"tailor at {env['AWS_ENDPOINT_URL_PERSONALIZE']}, moto at "
             f"{env['AWS_ENDPOINT_URL_S3']}, floor at {floor.info['endpoint']}")
 
-        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region)
+        s3 = client("s3", env["AWS_ENDPOINT_URL_S3"], region, tailor.key)
         bucket, key = "tailor-bench-data", "ml-100k/interactions.csv"
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key=key, Body=csv_path.read_bytes())
-        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region)
+        pz = client("personalize", env["AWS_ENDPOINT_URL_PERSONALIZE"], region, tailor.key)
         schema = pz.create_schema(name=_name("schema"), schema=SCHEMA)["schemaArn"]
 
         workflow = [run_recipe(pz, schema, f"s3://{bucket}/{key}", recipe)
@@ -534,8 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         campaigns = {w["recipe"]: w["arns"]["campaign"] for w in workflow}
         if set(campaigns) == set(RECIPES):
             result["latency"], result["client_gc"] = latency_phase(
-                env, floor.info["endpoint"], campaigns, users, items, args.warmup, args.n,
-                args.block, args.seed, tag=bool(args.instrument))
+                env, tailor.key, floor.info["endpoint"], campaigns, users, items, args.warmup,
+                args.n, args.block, args.seed, tag=bool(args.instrument))
             result["ratios"] = ratios(result["latency"])
         else:
             result["latency"], result["ratios"] = {}, {}
