@@ -11,6 +11,8 @@ import pytest
 
 from chalicelib.protocol.credentials import CredentialsError, Keyring, generate, read
 
+ACCOUNT = "111122223333"
+
 
 def _write(path: Path, *keys: tuple[str, str, str]) -> None:
     path.write_text(json.dumps({"credentials": [
@@ -22,7 +24,7 @@ def _write(path: Path, *keys: tuple[str, str, str]) -> None:
 def test_a_changed_file_is_read_again_and_a_broken_one_revokes_all(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     _write(path, ("AKIAFIRST00000000001", "first-secret-000001", "111111111111"))
-    keys = Keyring(path)
+    keys = Keyring(path, recheck=0)
     assert keys.lookup("AKIAFIRST00000000001").account == "111111111111"
     _write(path, ("AKIASECOND0000000001", "second-secret-00001", "222222222222"))
     assert keys.lookup("AKIAFIRST00000000001") is None
@@ -64,3 +66,48 @@ def test_generate_makes_a_private_file_with_a_new_key(tmp_path: Path) -> None:
     assert read(tmp_path / "a.json").credentials == [one]
     with pytest.raises(FileExistsError):
         generate(tmp_path / "a.json", "123456789012")
+
+def _write_keys(path: Path, *keys: str, mtime_ns: int) -> None:
+    """Keys of ACCOUNT, with a distinct stamp even on a file system with coarse times."""
+    path.write_text(json.dumps({"credentials": [
+        {"accessKeyId": k, "secretAccessKey": f"secret-of-{k}", "accountId": ACCOUNT}
+        for k in keys]}))
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_change_takes_effect_after_the_recheck_interval(tmp_path: Path) -> None:
+    path, clock = tmp_path / "credentials.json", Clock()
+    _write_keys(path, "AKIAFIRSTKEY00000000", mtime_ns=1_000_000_000)
+    keys = Keyring(path, recheck=1.0, clock=clock)
+    assert keys.lookup("AKIAFIRSTKEY00000000").secret_access_key == \
+        "secret-of-AKIAFIRSTKEY00000000"
+
+    _write_keys(path, "AKIASECONDKEY0000000", mtime_ns=2_000_000_000)  # the first key revoked
+    clock.now += 0.5  # within the interval: the file is not looked at
+    assert keys.lookup("AKIAFIRSTKEY00000000") is not None
+    assert keys.lookup("AKIASECONDKEY0000000") is None
+
+    clock.now += 0.5  # the interval is over: the change is seen
+    assert keys.lookup("AKIAFIRSTKEY00000000") is None
+    assert keys.lookup("AKIASECONDKEY0000000").account == ACCOUNT
+
+
+def test_a_file_broken_later_revokes_every_key_until_fixed(tmp_path: Path) -> None:
+    path, clock = tmp_path / "credentials.json", Clock()
+    _write_keys(path, "AKIAFIRSTKEY00000000", mtime_ns=1_000_000_000)
+    keys = Keyring(path, recheck=1.0, clock=clock)
+    path.write_text("{not json")
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    clock.now += 1.0
+    assert keys.lookup("AKIAFIRSTKEY00000000") is None
+    _write_keys(path, "AKIAFIRSTKEY00000000", mtime_ns=3_000_000_000)  # fixed again
+    clock.now += 1.0
+    assert keys.lookup("AKIAFIRSTKEY00000000") is not None

@@ -41,6 +41,7 @@ from botocore.auth import (
     S3SigV4Auth,
     SigV4Auth,
 )
+from botocore.awsrequest import HTTPHeaders
 from botocore.credentials import Credentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
