@@ -45,6 +45,7 @@ import numpy as np
 from boto3.s3.transfer import TransferConfig
 
 from scripts.bench.workflow import (
+    ROLE,
     Server,
     client,
     server_env,
@@ -190,7 +191,7 @@ def import_job(personalize: Any, dataset: str, name: str, key: str,
     """CreateDatasetImportJob (FULL) of s3://bench/<key>, then poll until it ends."""
     job = personalize.create_dataset_import_job(
         jobName=name, datasetArn=dataset, dataSource={"dataLocation": f"s3://bench/{key}"},
-        roleArn="arn:aws:iam::123456789012:role/bench")["datasetImportJobArn"]
+        roleArn=ROLE)["datasetImportJobArn"]
     return wait(lambda: personalize.describe_dataset_import_job(
         datasetImportJobArn=job)["datasetImportJob"], timeout)
 

@@ -59,6 +59,7 @@ from scripts.bench.data import default_cache
 from scripts.bench.imports import machine as imports_machine
 from scripts.bench.imports import memory_mb, reset_peak
 from scripts.bench.workflow import (
+    ROLE,
     ROOT,
     client,
     server_env,
@@ -342,7 +343,7 @@ def run_tailor(csv_path: Path, work: Path, extra_env: dict[str, str]) -> dict[st
         t = time.perf_counter()
         job = pz.create_dataset_import_job(
             jobName=_name("imp"), datasetArn=ds, dataSource={"dataLocation": f"s3://{bucket}/{key}"},
-            roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"]
+            roleArn=ROLE)["datasetImportJobArn"]
         wait_for(lambda: pz.describe_dataset_import_job(
             datasetImportJobArn=job)["datasetImportJob"], job, JOB_TIMEOUT)
         out["import_s"] = round(time.perf_counter() - t, 2)

@@ -64,6 +64,7 @@ from typing import Any
 from scripts.bench.data import SCHEMA, _wheel, default_cache, movielens_100k
 from scripts.bench.instrument import summarize
 from scripts.bench.workflow import (
+    ROLE,
     Series,
     Server,
     _name,
@@ -170,7 +171,7 @@ def deploy(pz: Any, s3: Any, interactions: Path, items: Path) -> dict[str, Any]:
         jobs.append(pz.create_dataset_import_job(
             jobName=_name("imp"), datasetArn=dataset,
             dataSource={"dataLocation": f"s3://{bucket}/{key}"},
-            roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"])
+            roleArn=ROLE)["datasetImportJobArn"])
     for job in jobs:
         wait_for(lambda j=job: pz.describe_dataset_import_job(
             datasetImportJobArn=j)["datasetImportJob"], job)

@@ -128,7 +128,28 @@ def start_server(name: str, cmd: list[str], env: dict[str, str], log: Path) -> S
         raise RuntimeError(f"{name} did not start within {START_TIMEOUT:.0f}s; its log "
                            f"({log}):\n{log.read_text()[-3000:]}")
     server.info = json.loads(line)
+    if "AWS_ENDPOINT_URL_IAM" in server.info:
+        personalize_role(server)
     return server
+
+
+# The role the benchmarks' jobs read their data with, made in the server's own IAM as a
+# user makes it (the AWS samples' trust policy and AmazonS3FullAccess).
+ROLE = "arn:aws:iam::123456789012:role/personalize"
+_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "personalize.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+
+
+def personalize_role(server: Server) -> None:
+    iam = client("iam", server.info["AWS_ENDPOINT_URL_IAM"],
+                 server.info.get("AWS_DEFAULT_REGION", "us-east-1"), server.key)
+    try:
+        iam.create_role(RoleName="personalize", AssumeRolePolicyDocument=_TRUST)
+    except iam.exceptions.EntityAlreadyExistsException:
+        return
+    iam.attach_role_policy(RoleName="personalize",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
 
 
 def stop_server(server: Server) -> None:
@@ -246,7 +267,7 @@ def run_recipe(pz: Any, schema_arn: str, s3_url: str, recipe: str) -> dict[str, 
     t0 = time.perf_counter()
     job = pz.create_dataset_import_job(
         jobName=_name("imp"), datasetArn=dataset, dataSource={"dataLocation": s3_url},
-        roleArn="arn:aws:iam::123456789012:role/personalize")["datasetImportJobArn"]
+        roleArn=ROLE)["datasetImportJobArn"]
     wait_for(lambda: pz.describe_dataset_import_job(
         datasetImportJobArn=job)["datasetImportJob"], job)
     t1 = time.perf_counter()
