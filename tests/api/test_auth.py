@@ -17,7 +17,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.api.conftest import ACCOUNT_A, ACCOUNT_B, client
+from tests.api.conftest import ACCOUNT_A, ACCOUNT_B, KEYS, client
 from tests.conftest import JSON11, ROLE, ROOT, Tailor, call_app, start_tailor, unique, wait
 
 CAMPAIGN = "arn:aws:personalize:us-east-1:{}:campaign/none"
@@ -207,3 +207,22 @@ def test_tailors_own_bucket_is_no_callers_path(app_client: Any,
     body = json.loads(resp.body)
     assert resp.status_code == 400 and body["__type"] == "InvalidInputException", body
     assert "its own artifacts" in body["message"]
+
+
+def test_quotas_count_per_account(tmp_path: Path) -> None:
+    """A full account does not stop another: quotas are per account and region."""
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"credentials": [
+        {"accessKeyId": k, "secretAccessKey": s, "accountId": a} for k, s, a in KEYS.values()]}))
+    server = start_tailor(tmp_path / "data", credentials=str(path), quota_dataset_groups="1")
+    try:
+        pa, pb = client(server, "personalize", "a"), client(server, "personalize", "b")
+        pa.create_dataset_group(name=unique("g"))
+        a2 = client(server, "personalize", "a2")
+        with pytest.raises(a2.exceptions.LimitExceededException):
+            a2.create_dataset_group(name=unique("g"))
+        pb.create_dataset_group(name=unique("g"))
+        client(server, "personalize", "a", region="eu-west-1").create_dataset_group(
+            name=unique("g"))
+    finally:
+        server.stop()
