@@ -78,7 +78,9 @@ class Mapping(BaseModel):
 
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = Field(default="", pattern=r"^([^/].*)?$")  # S3 keys do not start with "/"
-    dataset_arn: str = Field(alias="datasetArn", pattern=r"^arn:[a-z\d-]+:personalize:")
+    # A dataset of one account and region: its imports run in that account (and region).
+    dataset_arn: str = Field(alias="datasetArn",
+                             pattern=r"^arn:[a-z\d-]+:personalize:[a-z\d-]+:\d{12}:dataset/")
     role_arn: str | None = Field(default=None, alias="roleArn")
 
 
