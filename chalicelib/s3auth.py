@@ -146,12 +146,16 @@ def _authorize_sts(caller: Caller, request: Request) -> str:
     return account
 
 
-def _role(role_arn: str) -> Any:
+def _iam(role_arn: str) -> Any:
+    """moto's IAM backend of the role's account."""
     from moto.iam.models import iam_backends
 
-    account = role_account(role_arn) or ""
+    return iam_backends[role_account(role_arn) or ""][PARTITION]
+
+
+def _role(role_arn: str) -> Any:
     try:
-        return iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+        return _iam(role_arn).get_role_by_arn(role_arn)
     except Exception:  # noqa: BLE001 - moto raises its own IAMNotFoundException
         return None
 
@@ -207,12 +211,12 @@ def _authorize_s3(caller: Caller, account: str, request: Request) -> None:
     if not bucket:
         return  # ListBuckets: moto lists the caller's account's buckets
     owner = s3_backends.bucket_accounts.get(bucket)
-    action = _s3_action(request, key)
     if owner is not None and owner[1] != account:
         raise Denied(f"{_who(caller)} may not reach bucket {bucket}: it belongs to another "
                      "account.")
     if caller.role_arn is None:
         return
+    action = _s3_action(request, key)
     resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
     if not _role_allows(caller.role_arn, action, resource):
         raise Denied(f"{_who(caller)} is not authorized to perform: {action} on resource: "
@@ -225,9 +229,7 @@ def _role_allows(role_arn: str, action: str, resource: str) -> bool:
     role = _role(role_arn)
     if role is None:
         return False
-    from moto.iam.models import iam_backends
-
-    backend = iam_backends[role_account(role_arn) or ""][PARTITION]
+    backend = _iam(role_arn)
     documents = [backend.get_role_policy(role.name, name)[1]
                  for name in backend.list_role_policies(role.name)]
     documents += list(backend.list_attached_role_policies(role.name)[0])

@@ -69,8 +69,8 @@ def client_env(endpoint: str, s3_endpoint: str, region: str,
                key: tuple[str, str] | None = None) -> dict[str, str]:
     """The variables an unmodified boto3 program needs to talk to this Tailor; ``key``
     is the access key and secret to sign with (None: the dummy ones of --no-auth)."""
-    creds = DUMMY_CREDENTIALS if key is None else {
-        "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1]}
+    key_id, secret = key or (DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                             DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
     return {
         "AWS_ENDPOINT_URL_PERSONALIZE": endpoint,
         "AWS_ENDPOINT_URL_PERSONALIZE_RUNTIME": endpoint,
@@ -78,8 +78,8 @@ def client_env(endpoint: str, s3_endpoint: str, region: str,
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
         "AWS_ENDPOINT_URL_IAM": s3_endpoint,
         "AWS_ENDPOINT_URL_STS": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,  # the JavaScript SDK v3 reads no other
     }
