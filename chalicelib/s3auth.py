@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from chalicelib.protocol.sigv4 import Caller, Secret
 from chalicelib.state.s3 import ACCOUNT_HEADER, role_account
@@ -182,9 +182,10 @@ def _trusts_personalize(document: Any) -> bool:
 
 
 def _s3_target(request: Request) -> tuple[str, str]:
-    """(bucket, key) of a path-style or ``<bucket>.localhost`` request."""
+    """(bucket, key) of a path-style or ``<bucket>.localhost`` request, decoded (the
+    request path is percent-encoded; IAM resources name keys as they are)."""
     host = request.headers.get("host", "").split(":")[0]
-    path = request.path.lstrip("/")
+    path = unquote(request.path).lstrip("/")
     if host.endswith(".localhost"):
         return host[: -len(".localhost")], path
     bucket, _, key = path.partition("/")

@@ -31,8 +31,8 @@ def client(server: Tailor, service: str, key: str = "", region: str = "us-east-1
     server printed), or with the credentials given in ``kw``."""
     if key:
         kw.update(aws_access_key_id=KEYS[key][0], aws_secret_access_key=KEYS[key][1])
-    else:
-        kw.setdefault("aws_access_key_id", server.env["AWS_ACCESS_KEY_ID"])
+    elif "aws_access_key_id" not in kw:
+        kw["aws_access_key_id"] = server.env["AWS_ACCESS_KEY_ID"]
         kw.setdefault("aws_secret_access_key", server.env["AWS_SECRET_ACCESS_KEY"])
     config = kw.pop("config", Config(retries={"max_attempts": 1}))
     return boto3.session.Session().client(service, endpoint_url=server.env[ENDPOINTS[service]],

@@ -210,3 +210,25 @@ def test_each_accounts_objects_survive_a_restart_in_their_account(tmp_path: Path
             Bucket="kept-for-a", Key="k"))[0] == "AccessDenied"
     finally:
         server.stop()
+
+
+def test_a_role_policy_names_keys_as_they_are_not_as_encoded(accounts: Tailor) -> None:
+    """IAM resources name S3 keys plainly; the request path carries them percent-encoded."""
+    bucket, key = unique("spaced"), "dir/a b=c.csv"
+    s3 = client(accounts, "s3", "a")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    s3.put_object(Bucket=bucket, Key="dir/other.csv", Body=b"y")
+    role = _role(accounts, "a", unique("one-key"), [{
+        "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{key}"}], trust=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"AWS": ACCOUNT_A}}]}))
+    creds = client(accounts, "sts", "a").assume_role(RoleArn=role,
+                                                     RoleSessionName="reader")["Credentials"]
+    session = client(accounts, "s3", aws_access_key_id=creds["AccessKeyId"],
+                     aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"])
+    assert session.get_object(Bucket=bucket, Key=key)["Body"].read() == b"x"
+    assert code_of(lambda: session.get_object(Bucket=bucket, Key="dir/other.csv"))[0] == \
+        "AccessDenied"
